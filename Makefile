@@ -1,0 +1,41 @@
+# The README's commands. `make demo` runs the main job, `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= var/demo
+HOUSEHOLDS ?= 10000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export SOLIDARITY_DATABASE_URL ?= sqlite:///$(CURDIR)/$(DEMO_DIR)/solidarity.db
+
+.PHONY: demo test lint typecheck bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+demo: install
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/solidarity demo --households $(HOUSEHOLDS) --dir $(DEMO_DIR) --host $(HOST) --port $(PORT)
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+test: install-dev lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install-dev
+	$(BIN)/python benchmarks/import.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,45 @@
+"""Settings read from the environment (prefix ``SOLIDARITY_``) and validated at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Deployment settings; every field can be set as ``SOLIDARITY_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SOLIDARITY_", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'solidarity.db'}",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
+    )
+    extra_fields_file: Path | None = Field(
+        default=None, description="YAML/JSON file declaring deployment-defined extra fields"
+    )
+    import_batch_households: int = Field(default=20_000, ge=100, le=1_000_000)
+    upload_dir: Path = Field(default_factory=lambda: Path.cwd() / "var" / "uploads")
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    page_size_max: int = Field(default=500, ge=1)
+    max_age_years: int = Field(default=120, ge=50, le=150)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "SOLIDARITY_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL"
+            )
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Durable background jobs recorded in the database and run by ``solidarity worker``."""

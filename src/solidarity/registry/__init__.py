@@ -1,0 +1,1 @@
+"""The social registry: areas, households, persons, identifiers, history and intake."""

@@ -1,0 +1,256 @@
+"""Tables of the social registry.
+
+Households and persons keep their current state in ``household`` and ``person``;
+every earlier state is copied to ``household_history`` / ``person_history`` with
+the interval it was valid and the change request that ended it. A read "as of" a
+moment takes the current row when it was already valid then, else the history row
+whose interval contains it. The area column sits on every large table so they
+can later be distributed or partitioned by area (see docs/data-model.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from solidarity.db.base import Base, JSONType, TimestampedMixin, VersionedMixin, utcnow
+
+
+class AreaLevel(Base):
+    """One level of the administrative hierarchy (0 is the top), e.g. region."""
+
+    __tablename__ = "area_level"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Area(TimestampedMixin, Base):
+    """An administrative area with a stable code and a materialised path of codes."""
+
+    __tablename__ = "area"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    # "/R01/R01-D02/" so that a subtree is one indexed prefix search.
+    path: Mapped[str] = mapped_column(String(1024), index=True)
+
+
+class HouseholdFields:
+    """Columns shared by the current household row and its history."""
+
+    area_id: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    address: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    urban_rural: Mapped[str | None] = mapped_column(String(8))
+    roof: Mapped[str | None] = mapped_column(String(32))
+    wall: Mapped[str | None] = mapped_column(String(32))
+    floor: Mapped[str | None] = mapped_column(String(32))
+    water_source: Mapped[str | None] = mapped_column(String(32))
+    sanitation: Mapped[str | None] = mapped_column(String(32))
+    cooking_fuel: Mapped[str | None] = mapped_column(String(32))
+    electricity: Mapped[bool | None] = mapped_column(Boolean)
+    land_hectares: Mapped[float | None] = mapped_column(Float)
+    livestock_cattle: Mapped[int | None] = mapped_column(Integer)
+    livestock_small: Mapped[int | None] = mapped_column(Integer)
+    livestock_poultry: Mapped[int | None] = mapped_column(Integer)
+    asset_radio: Mapped[bool | None] = mapped_column(Boolean)
+    asset_television: Mapped[bool | None] = mapped_column(Boolean)
+    asset_refrigerator: Mapped[bool | None] = mapped_column(Boolean)
+    asset_bicycle: Mapped[bool | None] = mapped_column(Boolean)
+    asset_motorcycle: Mapped[bool | None] = mapped_column(Boolean)
+    asset_mobile_phone: Mapped[bool | None] = mapped_column(Boolean)
+    consumption_per_capita: Mapped[float | None] = mapped_column(Float)
+    registration_date: Mapped[date | None] = mapped_column(Date)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    change_request_id: Mapped[int | None] = mapped_column(Integer)
+    changed_by: Mapped[str] = mapped_column(String(128), default="system")
+
+
+class Household(HouseholdFields, VersionedMixin, TimestampedMixin, Base):
+    """The current state of a household."""
+
+    __tablename__ = "household"
+    __mapper_args__ = {"version_id_col": VersionedMixin.version}  # type: ignore[dict-item]
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str | None] = mapped_column(String(64))
+    source_key: Mapped[str | None] = mapped_column(String(128))
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            UniqueConstraint("source", "source_key", name="uq_household_source_key"),
+            Index("ix_household_area_status", "area_id", "status"),
+        )
+
+
+class HouseholdHistory(HouseholdFields, Base):
+    """An earlier state of a household, valid in [valid_from, valid_to)."""
+
+    __tablename__ = "household_history"
+
+    history_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    valid_to: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PersonFields:
+    """Columns shared by the current person row and its history."""
+
+    household_id: Mapped[int] = mapped_column(Integer, index=True)
+    area_id: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    removal_reason: Mapped[str | None] = mapped_column(String(32))
+    given_name: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(200))
+    other_names: Mapped[str | None] = mapped_column(String(200))
+    sex: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    birth_date_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    relationship: Mapped[str] = mapped_column(String(32))
+    marital_status: Mapped[str | None] = mapped_column(String(32))
+    wg_seeing: Mapped[int | None] = mapped_column(SmallInteger)
+    wg_hearing: Mapped[int | None] = mapped_column(SmallInteger)
+    wg_walking: Mapped[int | None] = mapped_column(SmallInteger)
+    wg_cognition: Mapped[int | None] = mapped_column(SmallInteger)
+    wg_selfcare: Mapped[int | None] = mapped_column(SmallInteger)
+    wg_communication: Mapped[int | None] = mapped_column(SmallInteger)
+    education_level: Mapped[str | None] = mapped_column(String(32))
+    school_enrolled: Mapped[bool | None] = mapped_column(Boolean)
+    main_activity: Mapped[str | None] = mapped_column(String(32))
+    occupation: Mapped[str | None] = mapped_column(String(200))
+    income: Mapped[float | None] = mapped_column(Float)
+    pregnant: Mapped[bool | None] = mapped_column(Boolean)
+    chronic_illness: Mapped[bool | None] = mapped_column(Boolean)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    change_request_id: Mapped[int | None] = mapped_column(Integer)
+    changed_by: Mapped[str] = mapped_column(String(128), default="system")
+
+
+class Person(PersonFields, VersionedMixin, TimestampedMixin, Base):
+    """The current state of a person; removed or deceased persons keep their row."""
+
+    __tablename__ = "person"
+    __mapper_args__ = {"version_id_col": VersionedMixin.version}  # type: ignore[dict-item]
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str | None] = mapped_column(String(64))
+    source_key: Mapped[str | None] = mapped_column(String(128))
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            UniqueConstraint("source", "source_key", name="uq_person_source_key"),
+            Index("ix_person_family_name", "family_name"),
+            Index("ix_person_birth_date", "birth_date"),
+        )
+
+
+class PersonHistory(PersonFields, Base):
+    """An earlier state of a person, valid in [valid_from, valid_to)."""
+
+    __tablename__ = "person_history"
+
+    history_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    valid_to: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Identifier(TimestampedMixin, Base):
+    """An identifier of a person; ended identifiers keep their row with ``valid_to`` set."""
+
+    __tablename__ = "identifier"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    id_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(128))
+    issuer: Mapped[str | None] = mapped_column(String(128))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # (type, value) is unique among active identifiers only.
+        Index(
+            "uq_identifier_active_type_value",
+            "id_type",
+            "value",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class ChangeRequest(VersionedMixin, TimestampedMixin, Base):
+    """A proposed change to the registry; approved by someone other than the requester."""
+
+    __tablename__ = "change_request"
+    __mapper_args__ = {"version_id_col": VersionedMixin.version}  # type: ignore[dict-item]
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    household_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    area_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    effective_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    validation_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class ImportRun(TimestampedMixin, Base):
+    """One bulk intake of household and person files, with its outcome and report."""
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    files: Mapped[list[str]] = mapped_column(JSONType)
+    mode: Mapped[str] = mapped_column(String(16))  # all_or_nothing | accept_valid
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    households_in_file: Mapped[int] = mapped_column(Integer, default=0)
+    persons_in_file: Mapped[int] = mapped_column(Integer, default=0)
+    households_imported: Mapped[int] = mapped_column(Integer, default=0)
+    persons_imported: Mapped[int] = mapped_column(Integer, default=0)
+    households_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    households_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""The web application: API, DCI later, and server-rendered pages."""
