@@ -1,0 +1,20 @@
+"""The one place that registers every domain's job handlers.
+
+Importing a domain's handler module has no side effect; :func:`register_all`
+names each ``kind`` and its handler here, so the list of job kinds reads in one
+file. Each handler owns its transactions (see :mod:`solidarity.jobs.service`).
+"""
+
+from __future__ import annotations
+
+from solidarity.jobs.service import register_handler
+
+#: Job kind of a bulk household/person import (``POST /api/v1/imports``).
+REGISTRY_IMPORT = "registry.import"
+
+
+def register_all() -> None:
+    """Register the handler of every job kind Solidarity knows."""
+    from solidarity.registry.imports_router import run_import
+
+    register_handler(REGISTRY_IMPORT, run_import)
