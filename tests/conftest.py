@@ -38,7 +38,6 @@ def _empty(engine: Engine) -> None:
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
-            conn.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     )
     import_batch_households: int = Field(default=20_000, ge=100, le=1_000_000)
     upload_dir: Path = Field(default_factory=lambda: Path.cwd() / "var" / "uploads")
+    report_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "var" / "reports",
+        description="Where import error reports and rejected-row files are written",
+    )
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1)
     max_age_years: int = Field(default=120, ge=50, le=150)

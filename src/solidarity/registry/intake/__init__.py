@@ -1,0 +1,1 @@
+"""Bulk intake of household and person files: read, map, validate, write in batches."""
