@@ -1,13 +1,32 @@
-"""Queries of the registry domain (the only module here that builds SELECTs)."""
+"""Queries of the registry domain (the only module here that builds SELECTs).
+
+Reads "as of" a moment look at the current row when it was already valid then,
+else at the history row whose ``[valid_from, valid_to)`` contains the moment: the
+two are combined with ``UNION ALL`` into one "state" relation that filters,
+counts and pages like a table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from solidarity.registry.models import Area, AreaLevel
+from solidarity.registry.history import HOUSEHOLD_STATE, PERSON_STATE
+from solidarity.registry.models import (
+    Area,
+    AreaLevel,
+    ChangeRequest,
+    Household,
+    HouseholdHistory,
+    Identifier,
+    Person,
+    PersonHistory,
+)
 
 
 class AreaRepository:
@@ -20,16 +39,29 @@ class AreaRepository:
         """The area with ``code``, if any."""
         return self.session.scalar(select(Area).where(Area.code == code))
 
+    def by_id(self, area_id: int) -> Area | None:
+        """The area with ``area_id``, if any."""
+        return self.session.get(Area, area_id)
+
     def codes_to_ids(self) -> dict[str, int]:
         """Every area code mapped to its id."""
         return {code: id_ for code, id_ in self.session.execute(select(Area.code, Area.id))}
+
+    def codes_by_id(self, ids: set[int]) -> dict[int, str]:
+        """The codes of the areas ``ids``."""
+        if not ids:
+            return {}
+        rows = self.session.execute(select(Area.id, Area.code).where(Area.id.in_(ids)))
+        return {id_: code for id_, code in rows}
 
     def subtree_ids(self, code: str) -> list[int]:
         """Ids of the area ``code`` and all its descendants."""
         area = self.by_code(code)
         if area is None:
             return []
-        rows = self.session.scalars(select(Area.id).where(Area.path.startswith(area.path)))
+        rows = self.session.scalars(
+            select(Area.id).where(Area.path.startswith(area.path, autoescape=True))
+        )
         return list(rows)
 
     def list(self, parent_code: str | None = None, level: int | None = None) -> Sequence[Area]:
@@ -45,3 +77,281 @@ class AreaRepository:
     def levels(self) -> Sequence[AreaLevel]:
         """The configured levels, top first."""
         return self.session.scalars(select(AreaLevel).order_by(AreaLevel.level)).all()
+
+
+@dataclass
+class PersonCriteria:
+    """Resolved search criteria shared by household and person searches.
+
+    ``born_on_or_before``/``born_after`` come from an age range at the reference date.
+    """
+
+    area_path: str | None = None
+    id_type: str | None = None
+    id_value: str | None = None
+    name_terms: list[str] = field(default_factory=list)
+    sex: str | None = None
+    born_on_or_before: date | None = None
+    born_after: date | None = None
+    status: str | None = None
+
+    def has_person_filters(self) -> bool:
+        """Whether any criterion is about persons (not the household itself)."""
+        return bool(
+            self.id_type
+            or self.id_value
+            or self.name_terms
+            or self.sex
+            or self.born_on_or_before
+            or self.born_after
+        )
+
+
+def household_states(moment: datetime | None) -> Subquery:
+    """Household states valid at ``moment`` (current rows when ``None``); ``id`` is the key."""
+    current = select(
+        Household.id.label("id"), *(getattr(Household, c).label(c) for c in HOUSEHOLD_STATE)
+    )
+    if moment is None:
+        return current.subquery("household_state")
+    past = select(
+        HouseholdHistory.household_id.label("id"),
+        *(getattr(HouseholdHistory, c).label(c) for c in HOUSEHOLD_STATE),
+    ).where(HouseholdHistory.valid_from <= moment, HouseholdHistory.valid_to > moment)
+    return union_all(current.where(Household.valid_from <= moment), past).subquery(
+        "household_state"
+    )
+
+
+def person_states(moment: datetime | None) -> Subquery:
+    """Person states valid at ``moment`` (current rows when ``None``); ``id`` is the key."""
+    current = select(Person.id.label("id"), *(getattr(Person, c).label(c) for c in PERSON_STATE))
+    if moment is None:
+        return current.subquery("person_state")
+    past = select(
+        PersonHistory.person_id.label("id"),
+        *(getattr(PersonHistory, c).label(c) for c in PERSON_STATE),
+    ).where(PersonHistory.valid_from <= moment, PersonHistory.valid_to > moment)
+    return union_all(current.where(Person.valid_from <= moment), past).subquery("person_state")
+
+
+def _identifier_valid(moment: datetime | None) -> ColumnElement[bool]:
+    if moment is None:
+        return Identifier.active.is_(True)
+    return and_(
+        Identifier.valid_from <= moment,
+        or_(Identifier.valid_to.is_(None), Identifier.valid_to > moment),
+    )
+
+
+def _person_conditions(
+    ps: Subquery, criteria: PersonCriteria, moment: datetime | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for term in criteria.name_terms:
+        pattern = f"%{term}%"
+        conditions.append(
+            or_(
+                ps.c.given_name.ilike(pattern),
+                ps.c.family_name.ilike(pattern),
+                ps.c.other_names.ilike(pattern),
+            )
+        )
+    if criteria.sex:
+        conditions.append(ps.c.sex == criteria.sex)
+    if criteria.born_on_or_before:
+        conditions.append(ps.c.birth_date <= criteria.born_on_or_before)
+    if criteria.born_after:
+        conditions.append(ps.c.birth_date > criteria.born_after)
+    if criteria.id_type or criteria.id_value:
+        ident = select(Identifier.id).where(
+            Identifier.person_id == ps.c.id, _identifier_valid(moment)
+        )
+        if criteria.id_type:
+            ident = ident.where(Identifier.id_type == criteria.id_type)
+        if criteria.id_value:
+            ident = ident.where(Identifier.value == criteria.id_value)
+        conditions.append(ident.exists())
+    return conditions
+
+
+def _in_area(area_id: ColumnElement[Any], path: str) -> ColumnElement[bool]:
+    return area_id.in_(select(Area.id).where(Area.path.startswith(path, autoescape=True)))
+
+
+def _page(
+    session: Session, query: Select[Any], key: Any, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(key).limit(page_size).offset((page - 1) * page_size))
+    return [dict(row) for row in rows.mappings()], total
+
+
+class HouseholdRepository:
+    """Households: current rows, history, and as-of states."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, household_id: int) -> Household | None:
+        """The current row of a household."""
+        return self.session.get(Household, household_id)
+
+    def state_at(self, household_id: int, moment: datetime | None) -> dict[str, Any] | None:
+        """The household's state at ``moment`` (current when ``None``), if it existed."""
+        hs = household_states(moment)
+        row = self.session.execute(select(hs).where(hs.c.id == household_id)).mappings().first()
+        return dict(row) if row else None
+
+    def history(self, household_id: int) -> Sequence[HouseholdHistory]:
+        """Earlier versions of a household, oldest first."""
+        query = (
+            select(HouseholdHistory)
+            .where(HouseholdHistory.household_id == household_id)
+            .order_by(HouseholdHistory.valid_from, HouseholdHistory.version)
+        )
+        return self.session.scalars(query).all()
+
+    def search(
+        self, criteria: PersonCriteria, moment: datetime | None, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of household states matching ``criteria``, and the total count.
+
+        Person criteria (name, sex, age, identifier) match households with at least
+        one active member who meets them all.
+        """
+        hs = household_states(moment)
+        query = select(hs)
+        if criteria.area_path:
+            query = query.where(_in_area(hs.c.area_id, criteria.area_path))
+        if criteria.status:
+            query = query.where(hs.c.status == criteria.status)
+        if criteria.has_person_filters():
+            ps = person_states(moment)
+            members = select(ps.c.household_id).where(
+                ps.c.status == "active", *_person_conditions(ps, criteria, moment)
+            )
+            query = query.where(hs.c.id.in_(members))
+        return _page(self.session, query, hs.c.id, page, page_size)
+
+    def members_at(self, household_ids: list[int], moment: datetime | None) -> list[dict[str, Any]]:
+        """Active member states of the households at ``moment``, by household then id."""
+        if not household_ids:
+            return []
+        ps = person_states(moment)
+        query = (
+            select(ps)
+            .where(ps.c.household_id.in_(household_ids), ps.c.status == "active")
+            .order_by(ps.c.household_id, ps.c.id)
+        )
+        return [dict(row) for row in self.session.execute(query).mappings()]
+
+    def active_members(self, household_id: int) -> list[Person]:
+        """Current rows of the household's active members."""
+        query = (
+            select(Person)
+            .where(Person.household_id == household_id, Person.status == "active")
+            .order_by(Person.id)
+        )
+        return list(self.session.scalars(query))
+
+    def count_heads(self, household_id: int) -> int:
+        """How many active members are recorded as head."""
+        query = select(func.count(Person.id)).where(
+            Person.household_id == household_id,
+            Person.status == "active",
+            Person.relationship == "head",
+        )
+        return self.session.scalar(query) or 0
+
+
+class PersonRepository:
+    """Persons: current rows, history, and as-of states."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, person_id: int) -> Person | None:
+        """The current row of a person."""
+        return self.session.get(Person, person_id)
+
+    def get_many(self, person_ids: list[int]) -> dict[int, Person]:
+        """Current rows of the persons ``person_ids`` keyed by id."""
+        if not person_ids:
+            return {}
+        rows = self.session.scalars(select(Person).where(Person.id.in_(person_ids)))
+        return {p.id: p for p in rows}
+
+    def state_at(self, person_id: int, moment: datetime | None) -> dict[str, Any] | None:
+        """The person's state at ``moment`` (current when ``None``), if they existed."""
+        ps = person_states(moment)
+        row = self.session.execute(select(ps).where(ps.c.id == person_id)).mappings().first()
+        return dict(row) if row else None
+
+    def search(
+        self, criteria: PersonCriteria, moment: datetime | None, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of person states matching ``criteria``, and the total count."""
+        ps = person_states(moment)
+        query = select(ps).where(*_person_conditions(ps, criteria, moment))
+        if criteria.area_path:
+            query = query.where(_in_area(ps.c.area_id, criteria.area_path))
+        if criteria.status:
+            query = query.where(ps.c.status == criteria.status)
+        return _page(self.session, query, ps.c.id, page, page_size)
+
+
+class IdentifierRepository:
+    """Identifiers of persons."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_persons(self, person_ids: list[int], moment: datetime | None) -> list[Identifier]:
+        """Identifiers of the persons valid at ``moment`` (active ones when ``None``)."""
+        if not person_ids:
+            return []
+        query = (
+            select(Identifier)
+            .where(Identifier.person_id.in_(person_ids), _identifier_valid(moment))
+            .order_by(Identifier.person_id, Identifier.id_type, Identifier.id)
+        )
+        return list(self.session.scalars(query))
+
+    def active_holder(self, id_type: str, value: str) -> int | None:
+        """The person holding the active identifier ``id_type``/``value``, if any."""
+        query = select(Identifier.person_id).where(
+            Identifier.id_type == id_type, Identifier.value == value, Identifier.active.is_(True)
+        )
+        return self.session.scalar(query)
+
+
+class ChangeRequestRepository:
+    """Change requests."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, change_request_id: int) -> ChangeRequest | None:
+        """The change request with this id."""
+        return self.session.get(ChangeRequest, change_request_id)
+
+    def page(
+        self,
+        *,
+        status: str | None,
+        household_id: int | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[list[ChangeRequest], int]:
+        """A page of change requests, newest first, and the total count."""
+        query = select(ChangeRequest)
+        if status:
+            query = query.where(ChangeRequest.status == status)
+        if household_id is not None:
+            query = query.where(ChangeRequest.household_id == household_id)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(ChangeRequest.id.desc()).limit(page_size).offset((page - 1) * page_size)
+        )
+        return list(rows), total
