@@ -1,0 +1,203 @@
+"""The registry REST API as a client drives it: reads, as_of, ETag, change requests, problems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from tests.integration.test_registry_builders import TinyRegistry, build_registry
+
+from solidarity.db.engine import unit_of_work
+from solidarity.web.app import create_app
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def reg(engine: Engine) -> TinyRegistry:
+    with unit_of_work(engine) as session:
+        return build_registry(session)
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine)) as test_client:
+        yield test_client
+
+
+def _as(actor: str) -> dict[str, str]:
+    return {"X-Actor": actor}
+
+
+def test_areas_endpoints(client: TestClient, reg: TinyRegistry) -> None:
+    response = client.get("/api/v1/areas", params={"parent": "R01"})
+    assert [a["code"] for a in response.json()] == ["R01-D01", "R01-D02"]
+    assert client.get("/api/v1/areas", params={"level": 0}).json()[1]["code"] == "R02"
+    assert client.get("/api/v1/areas/R01-D01").json()["parent_code"] == "R01"
+    missing = client.get("/api/v1/areas/R99")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM
+    assert missing.json()["title"] == "Not found"
+    assert "R99" in missing.json()["detail"]
+
+
+def test_search_and_detail(client: TestClient, reg: TinyRegistry) -> None:
+    page = client.get("/api/v1/households", params={"area": "R01", "page_size": 1}).json()
+    assert (page["total"], len(page["items"]), page["items"][0]["head_name"]) == (
+        2,
+        1,
+        "Amina Okello",
+    )
+    persons = client.get(
+        "/api/v1/persons", params={"id_type": "national_id", "id_value": "NID-004"}
+    ).json()
+    assert [p["given_name"] for p in persons["items"]] == ["Sara"]
+    response = client.get(f"/api/v1/households/{reg.okello}")
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"1"'
+    body = response.json()
+    assert body["head_person_id"] == reg.amina
+    assert [m["given_name"] for m in body["members"]] == ["Amina", "John", "Grace"]
+    assert body["members"][0]["identifiers"][0]["value"] == "NID-001"
+    person = client.get(f"/api/v1/persons/{reg.grace}").json()
+    assert person["household_id"] == reg.okello
+    bad = client.get("/api/v1/persons", params={"min_age": -1})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == PROBLEM
+    assert bad.json()["errors"][0]["field"].endswith("min_age")
+
+
+def test_change_request_lifecycle(client: TestClient, reg: TinyRegistry) -> None:
+    etag = client.get(f"/api/v1/households/{reg.okello}").headers["etag"].strip('"')
+    created = client.post(
+        "/api/v1/change-requests",
+        json={
+            "kind": "update_fields",
+            "household_id": reg.okello,
+            "payload": {"household": {"roof": "tiles"}, "base_version": int(etag)},
+            "reason": "home visit",
+        },
+        headers=_as("officer"),
+    )
+    assert created.status_code == 201, created.text
+    request = created.json()
+    assert (request["status"], request["requested_by"]) == ("submitted", "officer")
+
+    own = client.post(f"/api/v1/change-requests/{request['id']}/approve", headers=_as("officer"))
+    assert own.status_code == 403
+    assert own.headers["content-type"] == PROBLEM
+    assert "maker-checker" in own.json()["detail"]
+
+    approved = client.post(
+        f"/api/v1/change-requests/{request['id']}/approve",
+        json={"reason": "photo checked"},
+        headers=_as("supervisor"),
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "applied"
+    assert approved.json()["result"]["household_version"] == 2
+
+    again = client.post(
+        f"/api/v1/change-requests/{request['id']}/approve", headers=_as("supervisor")
+    )
+    assert again.status_code == 409
+    assert again.json()["status"] == 409
+
+    now = client.get(f"/api/v1/households/{reg.okello}")
+    assert (now.json()["roof"], now.headers["etag"]) == ("tiles", '"2"')
+    before = client.get(f"/api/v1/households/{reg.okello}", params={"as_of": "2024-06-01"})
+    assert (before.json()["roof"], before.headers["etag"]) == ("thatch", '"1"')
+    history = client.get(f"/api/v1/households/{reg.okello}/history").json()
+    assert [v["change_request_id"] for v in history["versions"]] == [None, request["id"]]
+
+    listed = client.get(
+        "/api/v1/change-requests", params={"status": "applied", "household": reg.okello}
+    ).json()
+    assert [r["id"] for r in listed["items"]] == [request["id"]]
+    assert client.get(f"/api/v1/change-requests/{request['id']}").json()["decided_by"] == (
+        "supervisor"
+    )
+
+
+def test_stale_base_version_is_refused(client: TestClient, reg: TinyRegistry) -> None:
+    ids = []
+    for roof in ("tiles", "concrete"):
+        response = client.post(
+            "/api/v1/change-requests",
+            json={
+                "kind": "update_fields",
+                "household_id": reg.mwangi,
+                "payload": {"household": {"roof": roof}},
+            },
+            headers=_as("officer"),
+        )
+        ids.append(response.json()["id"])
+    assert client.post(
+        f"/api/v1/change-requests/{ids[0]}/approve", headers=_as("supervisor")
+    ).is_success
+    stale = client.post(f"/api/v1/change-requests/{ids[1]}/approve", headers=_as("supervisor"))
+    assert stale.status_code == 412
+    assert stale.json()["current_version"] == 2
+    assert client.get(f"/api/v1/households/{reg.mwangi}").json()["roof"] == "tiles"
+    assert client.get(f"/api/v1/change-requests/{ids[1]}").json()["status"] == "submitted"
+
+
+def test_reject_and_validation_problems(client: TestClient, reg: TinyRegistry) -> None:
+    invalid = client.post(
+        "/api/v1/change-requests",
+        json={
+            "kind": "remove_member",
+            "household_id": reg.ali,
+            "payload": {"person_id": reg.amina, "removal_reason": "bored"},
+        },
+        headers=_as("officer"),
+    )
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"] == PROBLEM
+    fields = {e["field"] for e in invalid.json()["errors"]}
+    assert fields == {"person_id", "removal_reason"}
+
+    created = client.post(
+        "/api/v1/change-requests",
+        json={"kind": "move_household", "household_id": reg.ali, "payload": {"area_code": "R01"}},
+        headers=_as("officer"),
+    ).json()
+    no_reason = client.post(
+        f"/api/v1/change-requests/{created['id']}/reject", json={}, headers=_as("supervisor")
+    )
+    assert no_reason.status_code == 422
+    rejected = client.post(
+        f"/api/v1/change-requests/{created['id']}/reject",
+        json={"reason": "address not verified"},
+        headers=_as("supervisor"),
+    )
+    assert rejected.json()["status"] == "rejected"
+    assert rejected.json()["decision_reason"] == "address not verified"
+    assert client.get(f"/api/v1/households/{reg.ali}").json()["area_code"] == "R02-D01"
+
+    missing = client.get("/api/v1/households/9999")
+    assert missing.status_code == 404
+    assert missing.json()["instance"] == "/api/v1/households/9999"
+    not_yet = client.get(f"/api/v1/households/{reg.ali}", params={"as_of": "2023-01-01"})
+    assert not_yet.status_code == 404
+
+
+def test_operation_ids_are_stable(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    ids = {op["operationId"] for path in paths.values() for op in path.values()}
+    assert {
+        "list_areas",
+        "get_area",
+        "list_households",
+        "get_household",
+        "get_household_history",
+        "list_persons",
+        "get_person",
+        "list_change_requests",
+        "create_change_request",
+        "get_change_request",
+        "approve_change_request",
+        "reject_change_request",
+    } <= ids
