@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import typer
 
+from solidarity.cli import serve
 from solidarity.db.cli import app as db_app
+from solidarity.jobs.cli import app as jobs_app
 from solidarity.registry.cli import app as registry_app
 
 app = typer.Typer(no_args_is_help=True, help="Solidarity social protection information system.")
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
+app.add_typer(jobs_app, name="jobs")
+app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
+app.command("demo")(serve.demo)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -160,7 +160,7 @@ def cancel(session: Session, job_id: int, *, actor: str = "system") -> Job:
     """
     job = get_job(session, job_id)
     if job.status in FINISHED:
-        raise ConflictError(f"job {job_id} is already {job.status}", status=job.status)
+        raise ConflictError(f"job {job_id} is already {job.status}", job_status=job.status)
     job.cancel_requested = True
     job.updated_by = actor
     if job.status == "queued":
@@ -182,7 +182,7 @@ def retry(session: Session, job_id: int, *, actor: str = "system") -> Job:
     if job.status not in {"failed", "cancelled"}:
         raise ConflictError(
             f"job {job_id} is {job.status}: only failed or cancelled jobs can be retried",
-            status=job.status,
+            job_status=job.status,
         )
     job.status = "queued"
     job.attempts = 0

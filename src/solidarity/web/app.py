@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 import solidarity
 from solidarity.db.engine import get_engine
 from solidarity.errors import SolidarityError
+from solidarity.web.deps import get_engine_from_app, get_session
 
 PROBLEM = "application/problem+json"
+WEB = Path(__file__).parent
+templates = Jinja2Templates(directory=WEB / "templates")
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -24,18 +32,50 @@ def _operation_id(route: APIRoute) -> str:
 
 def _problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
     body = {
+        **extra,  # first, so an extra member can never overwrite a standard one
         "type": "about:blank",
         "title": title,
         "status": status,
         "detail": detail,
         "instance": str(request.url.path),
-        **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+class Liveness(BaseModel):
+    """The answer of ``/healthz``."""
+
+    status: str
+
+
+class Readiness(BaseModel):
+    """The answer of ``/readyz`` when the app can serve."""
+
+    status: str
+    revision: str | None
+
+
+def registry_counts(session: Session) -> dict[str, int]:
+    """Active households and persons, and areas, read through the registry's repositories."""
+    from solidarity.registry.repository import (
+        AreaRepository,
+        HouseholdRepository,
+        PersonCriteria,
+        PersonRepository,
+    )
+
+    active = PersonCriteria(status="active")
+    return {
+        "households": HouseholdRepository(session).search(active, None, 1, 1)[1],
+        "persons": PersonRepository(session).search(active, None, 1, 1)[1],
+        "areas": len(AreaRepository(session).list()),
+    }
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app bound to ``engine`` (default: the configured database)."""
+    from solidarity.jobs.router import router as jobs_router
+    from solidarity.registry.imports_router import router as imports_router
     from solidarity.registry.router import router as registry_router
 
     app = FastAPI(
@@ -60,4 +100,53 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         )
 
     app.include_router(registry_router)
+    app.include_router(imports_router)
+    app.include_router(jobs_router)
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing_page(request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
+        """What Solidarity is, what the registry holds, and where to go next."""
+        return templates.TemplateResponse(
+            request,
+            "index.html",
+            {"counts": registry_counts(session), "version": solidarity.__version__},
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> Liveness:
+        """Liveness: the process answers."""
+        return Liveness(status="ok")
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=None,
+        responses={
+            200: {"model": Readiness, "description": "Ready to serve"},
+            503: {"description": "Database unreachable or not migrated"},
+        },
+    )
+    def readyz(request: Request, engine: Engine = Depends(get_engine_from_app)) -> JSONResponse:
+        """Readiness: the database answers and its schema is at the newest migration."""
+        from solidarity.db import migrate
+
+        try:
+            current = migrate.current_revision(engine)
+        except Exception as exc:
+            return _problem(
+                503, "Not ready", f"the database is unreachable: {type(exc).__name__}", request
+            )
+        head = migrate.head_revision(engine)
+        if current != head:
+            return _problem(
+                503,
+                "Not ready",
+                "the database is not at the newest migration: run `solidarity db upgrade`",
+                request,
+                current_revision=current,
+                head_revision=head,
+            )
+        return JSONResponse(Readiness(status="ok", revision=current).model_dump())
+
     return app

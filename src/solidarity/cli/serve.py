@@ -1,0 +1,209 @@
+"""``solidarity serve``, ``worker`` and ``demo``: run the system.
+
+Heavy modules (uvicorn, the web app, the synthetic generator, the intake) are
+imported inside the commands so that ``solidarity --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+console = Console()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    port: int = typer.Option(8000, help="Port to listen on"),
+    reload: bool = typer.Option(False, help="Restart when the code changes (development)"),
+) -> None:
+    """Serve the web pages and the API (run `solidarity worker` beside it for jobs)."""
+    import uvicorn
+
+    console.print(f"Solidarity on http://{host}:{port}/ (API reference: /docs)")
+    uvicorn.run("solidarity.web.app:create_app", factory=True, host=host, port=port, reload=reload)
+
+
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run at most one job, then exit"),
+    poll: float = typer.Option(1.0, min=0.05, help="Seconds between polls when idle"),
+) -> None:
+    """Run queued background jobs (imports...) until SIGTERM or Ctrl-C."""
+    from solidarity.db.engine import get_engine
+    from solidarity.jobs.worker import Worker
+
+    _configure_logging()
+    runner = Worker(get_engine())
+    if once:
+        ran = runner.run_once()
+        console.print("ran one job" if ran else "no job was queued")
+        return
+    console.print(f"worker {runner.worker_id} polling every {poll:g}s (Ctrl-C to stop)")
+    runner.run_forever(poll)
+    console.print("worker stopped")
+
+
+@dataclass
+class DemoSetup:
+    """What :func:`prepare_demo` found or did."""
+
+    country_dir: Path
+    generated: bool
+    areas_created: int
+    imported: bool
+    households: int
+    persons: int
+    areas: int
+
+
+def prepare_demo(
+    engine: Engine,
+    directory: Path,
+    *,
+    households: int,
+    seed: int = 1,
+    say: Callable[[str], None] = console.print,
+) -> DemoSetup:
+    """Migrate, generate the synthetic country if missing, load its areas, import it.
+
+    Every step is skipped or idempotent when already done, so a second run starts
+    at once. The import uses ``accept_valid``: households the synthetic country
+    deliberately got wrong are reported, the others imported.
+    """
+    from solidarity.db import migrate
+    from solidarity.db.engine import unit_of_work
+    from solidarity.registry.intake.service import import_files
+    from solidarity.registry.service import load_areas
+    from solidarity.web.app import registry_counts
+
+    directory.mkdir(parents=True, exist_ok=True)
+    say("migrating the database")
+    migrate.upgrade(engine)
+
+    country = directory / "country"
+    generated = False
+    if not (country / "households.csv").exists():
+        from solidarity.synthetic.generator import generate
+
+        say(f"generating a synthetic country of {households:,} households (seed {seed})")
+        generate(country, households=households, seed=seed)
+        generated = True
+
+    areas_file = country / "areas.csv"
+    with (
+        areas_file.open(newline="", encoding="utf-8-sig") as handle,
+        unit_of_work(engine) as session,
+    ):
+        areas_created = load_areas(session, csv.DictReader(handle), actor="demo")
+    say(f"{areas_created} area(s) created")
+
+    with unit_of_work(engine) as session:
+        before = registry_counts(session)
+    imported = False
+    if before["households"] == 0:
+        say("importing households and persons")
+        outcome = import_files(
+            engine,
+            [country / "households.csv", country / "persons.csv"],
+            source="synthetic",
+            accept_valid=True,
+            actor="demo",
+            report_dir=directory / "reports",
+            progress=_progress_printer(say),
+        )
+        imported = True
+        say(
+            f"import {outcome.status}: {outcome.households_imported:,} households, "
+            f"{outcome.persons_imported:,} persons, {outcome.households_rejected:,} "
+            f"household(s) rejected ({outcome.error_count:,} error(s)"
+            + (f", report {outcome.report_path}" if outcome.report_path else "")
+            + ")"
+        )
+    else:
+        say(f"registry already holds {before['households']:,} households: import skipped")
+    with unit_of_work(engine) as session:
+        after = registry_counts(session)
+    return DemoSetup(
+        country_dir=country,
+        generated=generated,
+        areas_created=areas_created,
+        imported=imported,
+        households=after["households"],
+        persons=after["persons"],
+        areas=after["areas"],
+    )
+
+
+def _progress_printer(say: Callable[[str], None]) -> Callable[[str, int, int], None]:
+    last: dict[str, int] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        # One line per stage per tenth, so a long import shows it is alive.
+        tenth = (10 * done // total) if total else 10
+        if last.get(stage) != tenth:
+            last[stage] = tenth
+            say(f"  {stage}: {done:,}/{total:,}")
+
+    return report
+
+
+def demo(
+    households: int = typer.Option(10_000, min=1, help="Households in the synthetic country"),
+    directory: Path = typer.Option(
+        Path("var/demo"), "--dir", help="Where the demo keeps its files"
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    port: int = typer.Option(8000, help="Port to listen on"),
+    seed: int = typer.Option(1, help="Seed of the synthetic country"),
+) -> None:
+    """Generate and import a synthetic country, then serve it with a worker."""
+    directory = directory.resolve()
+    os.environ.setdefault("SOLIDARITY_DATABASE_URL", f"sqlite:///{directory / 'solidarity.db'}")
+    os.environ.setdefault("SOLIDARITY_UPLOAD_DIR", str(directory / "uploads"))
+
+    import uvicorn
+
+    from solidarity.config import get_settings
+    from solidarity.db.engine import get_engine
+    from solidarity.jobs.worker import Worker
+    from solidarity.web.app import create_app
+
+    get_settings.cache_clear()
+    engine = get_engine()
+    setup = prepare_demo(engine, directory, households=households, seed=seed)
+    console.print(
+        f"registry: {setup.households:,} households, {setup.persons:,} persons, "
+        f"{setup.areas:,} areas"
+    )
+
+    _configure_logging()
+    runner = Worker(engine)
+    thread = threading.Thread(
+        target=runner.run_forever, kwargs={"handle_signals": False}, daemon=True
+    )
+    thread.start()
+    console.print(
+        f"\n[bold]Open http://{host}:{port}/[/] (API reference: http://{host}:{port}/docs)"
+    )
+    console.print("Sign-in and the demo users arrive with the governance work; for now the")
+    console.print("API names the caller with the X-Actor header.\n")
+    try:
+        uvicorn.run(create_app(engine), host=host, port=port)
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
