@@ -136,3 +136,318 @@ def export(
     )
     for path, rows in written.items():
         console.print(f"{path}: {rows} row(s)")
+
+
+# --- households, search and change requests -------------------------------------------
+
+household_app = typer.Typer(no_args_is_help=True, help="Households as they are or were.")
+change_request_app = typer.Typer(
+    no_args_is_help=True, help="Change requests: file, list, approve, reject."
+)
+app.add_typer(household_app, name="household")
+app.add_typer(change_request_app, name="change-request")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+@household_app.command("show")
+@command
+def household_show(
+    household_id: int = typer.Argument(..., help="Household id"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="State at the end of this date (YYYY-MM-DD) or at an ISO datetime"
+    ),
+) -> None:
+    """Show a household, its fields and its active members, now or as of a date."""
+    from rich.table import Table
+
+    with unit_of_work() as session:
+        household = service.get_household(session, household_id, as_of)
+    when = f" as of {as_of}" if as_of else ""
+    console.print(
+        f"[bold]Household {household.id}[/]{when}: {household.status}, area "
+        f"{household.area_code}, version {household.version} "
+        f"(since {household.valid_from:%Y-%m-%d %H:%M}, by {household.changed_by}"
+        + (
+            f", change request {household.change_request_id})"
+            if household.change_request_id
+            else ")"
+        )
+    )
+    skip = {"members", "id", "status", "area_code", "version", "valid_from", "valid_to"}
+    skip |= {"changed_by", "change_request_id", "head_person_id"}
+    fields = Table("field", "value", title="Fields", show_header=False)
+    for name, value in household.model_dump(exclude=skip).items():
+        if value is not None:
+            fields.add_row(name, _text(value))
+    console.print(fields)
+    members = Table(
+        "id", "name", "sex", "born", "age", "relationship", "identifiers", title="Members"
+    )
+    for member in household.members:
+        members.add_row(
+            str(member.id),
+            f"{member.given_name} {member.family_name}",
+            member.sex,
+            member.birth_date.isoformat(),
+            _text(member.age),
+            member.relationship,
+            ", ".join(f"{i.id_type}:{i.value}" for i in member.identifiers),
+        )
+    console.print(members)
+
+
+@app.command("search")
+@command
+def search(
+    name: str | None = typer.Option(None, help="Words in given, family or other names"),
+    area: str | None = typer.Option(None, help="Area code (descendants included)"),
+    id_type: str | None = typer.Option(None, "--id-type", help="Identifier type"),
+    id_value: str | None = typer.Option(None, "--id-value", help="Identifier value"),
+    sex: str | None = typer.Option(None, help="female, male or other"),
+    min_age: int | None = typer.Option(None, "--min-age", min=0),
+    max_age: int | None = typer.Option(None, "--max-age", min=0),
+    status: str | None = typer.Option(None, help="active, removed, deceased..."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Search the registry as of a date"),
+    households: bool = typer.Option(False, "--households", help="List households, not persons"),
+    page: int = typer.Option(1, min=1),
+    page_size: int = typer.Option(50, "--page-size", min=1),
+) -> None:
+    """Search persons (or households with --households) of the registry."""
+    from rich.table import Table
+
+    from solidarity.registry.schemas import RegistrySearch
+
+    criteria = RegistrySearch(
+        name=name,
+        area=area,
+        id_type=id_type,
+        id_value=id_value,
+        sex=sex,
+        min_age=min_age,
+        max_age=max_age,
+        status=status,
+        as_of=as_of,
+        page=page,
+        page_size=page_size,
+    )
+    with unit_of_work() as session:
+        if households:
+            found = service.search_households(session, criteria)
+            table = Table("id", "area", "status", "head", "members", "version")
+            for h in found.items:
+                table.add_row(
+                    str(h.id),
+                    _text(h.area_code),
+                    h.status,
+                    _text(h.head_name),
+                    str(h.member_count),
+                    str(h.version),
+                )
+            total, shown = found.total, len(found.items)
+        else:
+            people = service.search_persons(session, criteria)
+            table = Table("id", "household", "name", "sex", "age", "area", "status", "identifiers")
+            for p in people.items:
+                table.add_row(
+                    str(p.id),
+                    str(p.household_id),
+                    f"{p.given_name} {p.family_name}",
+                    p.sex,
+                    _text(p.age),
+                    _text(p.area_code),
+                    p.status,
+                    ", ".join(f"{i.id_type}:{i.value}" for i in p.identifiers),
+                )
+            total, shown = people.total, len(people.items)
+    console.print(table)
+    console.print(f"{shown} shown of {total} (page {page})")
+
+
+def _parsed(value: str) -> object:
+    import json
+
+    try:
+        parsed: object = json.loads(value)
+    except ValueError:
+        return value
+    return parsed
+
+
+def _payload_from_sets(kind: str, sets: list[str], person_id: int | None) -> dict[str, object]:
+    """Turn ``--set key=value`` pairs into a payload of ``kind``.
+
+    update_fields: household fields go to ``household``, person fields to ``person``
+    (with ``--person``). add_member: person fields to ``person``, ``id_<type>=value`` to
+    ``identifiers``. Other kinds: top-level keys, values read as JSON when they parse.
+    """
+    from solidarity.errors import ValidationFailed
+    from solidarity.registry.fields import IDENTIFIER_PREFIX
+    from solidarity.registry.validation import deployment_catalogue
+
+    cat = deployment_catalogue()
+    household_fields = cat.by_name("household")
+    payload: dict[str, object] = {}
+    household: dict[str, object] = {}
+    person: dict[str, object] = {}
+    identifiers: list[dict[str, object]] = []
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValidationFailed(
+                f"--set {item!r} is not field=value",
+                [{"field": "--set", "value": item, "message": "use field=value"}],
+            )
+        if kind == "update_fields":
+            (household if key in household_fields else person)[key] = value
+        elif kind == "add_member" and key.startswith(IDENTIFIER_PREFIX):
+            identifiers.append({"id_type": key.removeprefix(IDENTIFIER_PREFIX), "value": value})
+        elif kind == "add_member":
+            person[key] = value
+        else:
+            payload[key] = _parsed(value)
+    if household:
+        payload["household"] = household
+    if person:
+        payload["person"] = person
+    if identifiers:
+        payload["identifiers"] = identifiers
+    if person_id is not None:
+        payload["person_id"] = person_id
+    return payload
+
+
+def _print_change_request(request: object) -> None:
+    import json
+
+    from solidarity.registry.schemas import ChangeRequestOut
+
+    out = ChangeRequestOut.model_validate(request)
+    console.print(
+        f"[bold]Change request {out.id}[/] {out.kind} on household {out.household_id}: "
+        f"[bold]{out.status}[/] (requested by {out.requested_by}"
+        + (f", decided by {out.decided_by})" if out.decided_by else ")")
+    )
+    console.print(f"payload: {json.dumps(out.payload, default=str)}")
+    if out.decision_reason:
+        console.print(f"reason: {out.decision_reason}")
+    if out.result:
+        console.print(f"result: {json.dumps(out.result, default=str)}")
+
+
+@change_request_app.command("create")
+@command
+def change_request_create(
+    kind: str = typer.Option(..., "--kind", help="update_fields, add_member, remove_member, ..."),
+    household_id: int = typer.Option(..., "--household", help="Household id"),
+    actor: str = typer.Option(..., "--actor", help="Who files the request"),
+    payload_file: Path | None = typer.Option(
+        None, "--payload", exists=True, dir_okay=False, help="Payload as a JSON file"
+    ),
+    sets: list[str] = typer.Option(
+        [], "--set", help="field=value (repeatable); see docs/data-model.md"
+    ),
+    person_id: int | None = typer.Option(None, "--person", help="Person id the change is about"),
+    reason: str | None = typer.Option(None, help="Why the change is requested"),
+) -> None:
+    """File a change request; it is validated now and refused with the errors if invalid."""
+    import json
+
+    from solidarity.errors import ValidationFailed
+    from solidarity.registry import changes
+
+    if payload_file is not None:
+        try:
+            payload = json.loads(payload_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"{payload_file} is not JSON: {exc}",
+                [{"field": "--payload", "message": "not valid JSON"}],
+            ) from exc
+        if not isinstance(payload, dict):
+            raise ValidationFailed(
+                f"{payload_file} must hold a JSON object",
+                [{"field": "--payload", "message": "must be a JSON object"}],
+            )
+        payload.update(_payload_from_sets(kind, sets, person_id))
+    else:
+        payload = _payload_from_sets(kind, sets, person_id)
+    with unit_of_work() as session:
+        request = changes.create_change_request(
+            session,
+            kind=kind,
+            household_id=household_id,
+            payload=payload,
+            actor=actor,
+            reason=reason,
+        )
+        _print_change_request(request)
+
+
+@change_request_app.command("approve")
+@command
+def change_request_approve(
+    change_request_id: int = typer.Argument(..., help="Change request id"),
+    actor: str = typer.Option(..., "--actor", help="Who approves (not the requester)"),
+    reason: str | None = typer.Option(None, help="Why it is approved"),
+) -> None:
+    """Approve a submitted change request and apply it."""
+    from solidarity.registry import changes
+
+    with unit_of_work() as session:
+        request = changes.approve_change_request(
+            session, change_request_id, actor=actor, reason=reason
+        )
+        _print_change_request(request)
+
+
+@change_request_app.command("reject")
+@command
+def change_request_reject(
+    change_request_id: int = typer.Argument(..., help="Change request id"),
+    reason: str = typer.Option(..., "--reason", help="Why it is rejected"),
+    actor: str = typer.Option(..., "--actor", help="Who rejects (not the requester)"),
+) -> None:
+    """Reject a submitted change request with a reason."""
+    from solidarity.registry import changes
+
+    with unit_of_work() as session:
+        request = changes.reject_change_request(
+            session, change_request_id, actor=actor, reason=reason
+        )
+        _print_change_request(request)
+
+
+@change_request_app.command("list")
+@command
+def change_request_list(
+    status: str | None = typer.Option(None, help="submitted, applied, rejected"),
+    household_id: int | None = typer.Option(None, "--household", help="Household id"),
+    page: int = typer.Option(1, min=1),
+    page_size: int = typer.Option(50, "--page-size", min=1),
+) -> None:
+    """List change requests, newest first."""
+    from rich.table import Table
+
+    from solidarity.registry import changes
+
+    with unit_of_work() as session:
+        found = changes.list_change_requests(
+            session, status=status, household_id=household_id, page=page, page_size=page_size
+        )
+    table = Table("id", "kind", "household", "status", "requested by", "decided by", "created")
+    for r in found.items:
+        table.add_row(
+            str(r.id),
+            r.kind,
+            _text(r.household_id),
+            r.status,
+            r.requested_by,
+            _text(r.decided_by),
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+    console.print(f"{len(found.items)} shown of {found.total} (page {page})")
