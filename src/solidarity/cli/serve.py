@@ -101,7 +101,9 @@ def prepare_demo(
         from solidarity.synthetic.generator import generate
 
         say(f"generating a synthetic country of {households:,} households (seed {seed})")
-        generate(country, households=households, seed=seed)
+        generate(
+            country, households=households, seed=seed, progress=lambda stage: say(f"  {stage}")
+        )
         generated = True
 
     areas_file = country / "areas.csv"
@@ -175,6 +177,7 @@ def demo(
     directory = directory.resolve()
     os.environ.setdefault("SOLIDARITY_DATABASE_URL", f"sqlite:///{directory / 'solidarity.db'}")
     os.environ.setdefault("SOLIDARITY_UPLOAD_DIR", str(directory / "uploads"))
+    os.environ.setdefault("SOLIDARITY_REPORT_DIR", str(directory / "reports"))
 
     import uvicorn
 

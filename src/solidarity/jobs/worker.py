@@ -186,6 +186,7 @@ class Worker:
         if handler is None:
             self._finish(ctx, status="failed", error=f"no handler is registered for {kind!r}")
             return
+        logger.info("job %s (%s) started by %s", job_id, kind, self.worker_id)
         beat_stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(ctx, beat_stop), daemon=True)
         beat.start()
@@ -241,7 +242,9 @@ class Worker:
                 updated_at=now,
                 **values,
             )
-        if not kept:
+        if kept:
+            logger.info("job %s %s", ctx.job_id, status)
+        else:
             logger.warning(
                 "job %s was taken from worker %s before it finished", ctx.job_id, self.worker_id
             )

@@ -166,12 +166,9 @@ def _save_uploads(
     if mapping is not None:
         mapping_name = safe_filename(mapping.filename, "mapping.yaml")
         _check_extension(mapping_name, MAPPING_EXTENSIONS, "mapping")
-    sized: list[tuple[UploadFile, str | None]] = [(upload, upload.filename) for upload in files]
-    if mapping is not None:
-        sized.append((mapping, mapping_name))
-    for upload, name in sized:
+    for upload in [*files, *([mapping] if mapping is not None else [])]:
         if upload.size is not None and upload.size > settings.max_upload_bytes:
-            shown = safe_filename(name)
+            shown = safe_filename(upload.filename)
             raise UploadTooLarge(
                 f"{shown} is larger than the {settings.max_upload_bytes:,} bytes allowed",
                 filename=shown,
