@@ -98,6 +98,7 @@ def test_change_request_lifecycle(client: TestClient, reg: TinyRegistry) -> None
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "applied"
     assert approved.json()["result"]["household_version"] == 2
+    assert approved.json()["applied_at"].endswith("Z")  # UTC on both databases
 
     again = client.post(
         f"/api/v1/change-requests/{request['id']}/approve", headers=_as("supervisor")

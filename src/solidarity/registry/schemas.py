@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from solidarity.registry.history import aware
 
 ChangeKind = Literal[
     "update_fields",
@@ -336,3 +338,9 @@ class ChangeRequestOut(BaseModel):
     applied_at: datetime | None = None
     validation_errors: list[dict[str, Any]] | None = None
     result: dict[str, Any] | None = None
+
+    @field_validator("created_at", "decided_at", "applied_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # SQLite hands back naive UTC datetimes; say so explicitly.
+        return aware(value) if value is not None else None
