@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -246,3 +249,44 @@ def test_jobs_list_newest_first_and_filter(engine: Engine) -> None:
         assert [j.id for j in jobs] == [second, first] and total == 2
         jobs, total = service.list_jobs(session, kind="test.a")
         assert [j.id for j in jobs] == [first] and total == 1
+
+
+def test_sigterm_stops_the_worker_after_the_batch_and_requeues_the_job(engine: Engine) -> None:
+    batches: list[int] = []
+
+    def bulk(ctx: JobContext) -> dict[str, Any]:
+        for batch in range(3):
+            batches.append(batch)
+            if batch == 0:
+                os.kill(os.getpid(), signal.SIGTERM)  # the container is being stopped
+            ctx.progress(batch + 1, 3, "batch committed")
+            ctx.raise_if_cancelled()
+        return {}
+
+    register_handler("test.sigterm", bulk)
+    job_id = _enqueue(engine, "test.sigterm")
+    before = signal.getsignal(signal.SIGTERM)
+    Worker(engine, "w1").run_forever(poll_interval=0.05)  # returns: it was told to stop
+
+    assert batches == [0]
+    job = _job(engine, job_id)
+    assert (job.status, job.attempts) == ("queued", 0)
+    assert job.progress == pytest.approx(1 / 3)  # the committed batch is remembered
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_heartbeat_keeps_a_long_quiet_job_from_being_recovered(engine: Engine) -> None:
+    clock = FakeClock()
+    worker = Worker(engine, "busy", clock=clock, stale_after=60, heartbeat_interval=0.05)
+
+    def quiet(ctx: JobContext) -> dict[str, Any]:
+        clock.advance(300)  # five minutes without a progress call
+        time.sleep(0.5)  # meanwhile the heartbeat thread stamps the job
+        rescued = Worker(engine, "rescuer", clock=clock, stale_after=60).recover_stale()
+        return {"rescued": rescued[0] + rescued[1]}
+
+    register_handler("test.quiet", quiet)
+    job_id = _enqueue(engine, "test.quiet")
+    worker.run_once()
+    job = _job(engine, job_id)
+    assert (job.status, job.result) == ("succeeded", {"rescued": []})
