@@ -160,3 +160,17 @@ def test_safe_filename(given: str, stored: str) -> None:
 def test_unknown_import_run_is_404(client: TestClient) -> None:
     assert client.get("/api/v1/imports/12345").status_code == 404
     assert client.get("/api/v1/imports/12345/errors.csv").status_code == 404
+
+
+def test_an_unreadable_upload_fails_the_job_and_says_why(
+    engine: Engine, client: TestClient
+) -> None:
+    response = client.post(
+        "/api/v1/imports",
+        files=[("files", ("households.csv", b"household_key,area_code\nH1,R1\n", "text/csv"))],
+    )
+    Worker(engine, "test-worker").run_once()
+    job = client.get(response.json()["url"]).json()
+    assert job["status"] == "failed"
+    assert job["error"].startswith("ValidationFailed")
+    assert "households.csv: no person columns found" in job["log"]

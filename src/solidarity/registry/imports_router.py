@@ -299,17 +299,22 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         ctx.raise_if_cancelled()
 
     ctx.log(f"importing {', '.join(Path(f).name for f in params['files'])}")
-    outcome = import_files(
-        ctx.engine,
-        [Path(f) for f in params["files"]],
-        mapping_file=Path(mapping_file) if mapping_file else None,
-        source=params.get("source", "default"),
-        accept_valid=bool(params.get("accept_valid", False)),
-        actor=params.get("actor", "system"),
-        rejects_dir=directory / "rejects",
-        report_dir=directory / "report",
-        progress=progress,
-    )
+    try:
+        outcome = import_files(
+            ctx.engine,
+            [Path(f) for f in params["files"]],
+            mapping_file=Path(mapping_file) if mapping_file else None,
+            source=params.get("source", "default"),
+            accept_valid=bool(params.get("accept_valid", False)),
+            actor=params.get("actor", "system"),
+            rejects_dir=directory / "rejects",
+            report_dir=directory / "report",
+            progress=progress,
+        )
+    except ValidationFailed as exc:  # unreadable files: say why in the job's log
+        for error in exc.errors[:RESULT_ERRORS]:
+            ctx.log(f"{error.get('file', '')}: {error.get('message', '')}")
+        raise
     ctx.log(
         f"import run {outcome.import_run_id}: {outcome.status}, "
         f"{outcome.households_imported} households and {outcome.persons_imported} persons "
