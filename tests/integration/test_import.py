@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from tests.registry_files import households, load_test_areas, persons, registry_files, write_csv
 
 from solidarity.db.engine import unit_of_work
+from solidarity.errors import ValidationFailed
 from solidarity.registry.export import export_registry
 from solidarity.registry.intake.service import import_files
 from solidarity.registry.models import Household, Identifier, ImportRun, Person
@@ -300,6 +301,10 @@ def test_unreadable_and_empty_files_are_refused(areas: Engine, tmp_path: Path) -
         import_files(areas, [empty])
     with pytest.raises(Exception, match="unsupported file type"):
         import_files(areas, [tmp_path / "x.json"])
+    useless = tmp_path / "useless.csv"
+    useless.write_text("nothing,useful\n1,2\n")
+    with pytest.raises(ValidationFailed, match="no person columns"):
+        import_files(areas, [useless])
 
 
 def test_import_killed_midway_resumes_to_exact_rows(

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine, Select, and_, literal, or_, select, union_all
+from sqlalchemy import Engine, Select, Selectable, or_, select, union_all
 
 from solidarity.errors import ValidationFailed
 from solidarity.registry.fields import (
@@ -73,9 +73,9 @@ def _person_state(moment: datetime | None) -> Select[tuple[object, ...]]:
     return union_all(current, past)  # type: ignore[return-value]
 
 
-def _read(engine: Engine, query: object) -> pl.DataFrame:
+def _read(engine: Engine, query: Selectable) -> pl.DataFrame:
     with engine.connect() as conn:
-        frame = pl.read_database(query, connection=conn, infer_schema_length=None)
+        frame: pl.DataFrame = pl.read_database(query, connection=conn, infer_schema_length=None)
     # An empty result has untyped columns; give keys a type so joins still work.
     return frame.with_columns(
         pl.col(c).cast(pl.Int64 if c.endswith("_id") else pl.String)
@@ -129,7 +129,7 @@ def export_registry(
         id_query = id_query.where(
             ident.valid_from < moment, or_(ident.valid_to.is_(None), ident.valid_to >= moment)
         )
-    ids = _read(engine, id_query.where(and_(literal(True))))
+    ids = _read(engine, id_query)
     if ids.height:
         wide = ids.with_columns((IDENTIFIER_PREFIX + pl.col("id_type")).alias("column")).pivot(
             on="column", index="person_id", values="value", aggregate_function="first"

@@ -139,6 +139,8 @@ def apply_mapping(
             out = out.with_columns(pl.col(field).fill_null(pl.lit(default)))
         elif field in known:
             out = out.with_columns(pl.lit(default).alias(field))
-    out = out.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(ROW))
+    # From the file's own height: the mapped frame may have no columns at all.
+    rows = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias(ROW)
+    out = out.with_columns(rows) if out.width else rows.to_frame()
     source_columns = {dst: src for src, dst in renames.items()}
     return SourceTable(file=file, name=name, frame=out, source_columns=source_columns), ignored

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import polars as pl
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, column, select, table, update
 
+from solidarity.registry.intake.writer import bulk_insert_rows
 from solidarity.registry.models import Household, Identifier, ImportRun, Person
-
-_CHUNK = 5_000
 
 
 def existing_household_keys(conn: Connection, source: str) -> dict[str, int]:
@@ -20,35 +17,50 @@ def existing_household_keys(conn: Connection, source: str) -> dict[str, int]:
     return {key: id_ for key, id_ in rows if key is not None}
 
 
-def active_identifiers(conn: Connection, values: Sequence[str], source: str) -> pl.DataFrame:
-    """Active identifiers among ``values``, with the holder's household source key.
+def active_identifiers(conn: Connection, ids: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Active registry identifiers equal to any of ``ids`` (id_type, value).
 
-    ``holder`` is set only when the holder's household came from ``source``.
+    The file's identifiers go into a temporary table joined against the unique
+    index, one query whatever the file's size. ``holder`` is the holder's
+    household source key when that household came from ``source``.
     """
-    frames = []
-    unique = sorted(set(values))
-    for start in range(0, len(unique), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
+    empty = pl.DataFrame(schema={"id_type": pl.String, "value": pl.String, "holder": pl.String})
+    if (
+        ids.height == 0
+        or conn.execute(select(Identifier.id).where(Identifier.active.is_(True)).limit(1)).first()
+        is None
+    ):
+        return empty
+    # A pooled connection may still hold the table from an earlier run.
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS intake_identifier (id_type TEXT, value TEXT)"
+    )
+    conn.exec_driver_sql("DELETE FROM intake_identifier")
+    try:
+        bulk_insert_rows(conn, "intake_identifier", ids.select("id_type", "value").unique())
+        probe = table("intake_identifier", column("id_type"), column("value"))
         rows = conn.execute(
             select(Identifier.id_type, Identifier.value, Household.source, Household.source_key)
+            .join(
+                probe,
+                and_(probe.c.id_type == Identifier.id_type, probe.c.value == Identifier.value),
+            )
             .join(Person, Person.id == Identifier.person_id)
             .join(Household, Household.id == Person.household_id)
-            .where(Identifier.active.is_(True), Identifier.value.in_(chunk))
+            .where(Identifier.active.is_(True))
         ).all()
-        if rows:
-            frames.append(
-                pl.DataFrame(
-                    {
-                        "id_type": [r[0] for r in rows],
-                        "value": [r[1] for r in rows],
-                        "holder": [r[3] if r[2] == source else None for r in rows],
-                    },
-                    schema={"id_type": pl.String, "value": pl.String, "holder": pl.String},
-                )
-            )
-    if not frames:
-        return pl.DataFrame(schema={"id_type": pl.String, "value": pl.String, "holder": pl.String})
-    return pl.concat(frames)
+    finally:
+        conn.exec_driver_sql("DROP TABLE intake_identifier")
+    if not rows:
+        return empty
+    return pl.DataFrame(
+        {
+            "id_type": [r[0] for r in rows],
+            "value": [r[1] for r in rows],
+            "holder": [r[3] if r[2] == source else None for r in rows],
+        },
+        schema=empty.schema,
+    )
 
 
 def add_to_run(conn: Connection, run_id: int, households: int, persons: int) -> None:

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, Table, update
 
 from solidarity.config import get_settings
 from solidarity.db.base import utcnow
@@ -49,6 +49,9 @@ from solidarity.registry.models import Household, Identifier, ImportRun, Person
 from solidarity.registry.repository import AreaRepository
 
 Progress = Callable[[str, int, int], None]
+HOUSEHOLD_TABLE: Table = Household.__table__  # type: ignore[assignment]
+PERSON_TABLE: Table = Person.__table__  # type: ignore[assignment]
+IDENTIFIER_TABLE: Table = Identifier.__table__  # type: ignore[assignment]
 MAX_ERRORS_RETURNED = 1_000
 
 
@@ -277,8 +280,8 @@ def import_files(
             )
         )
     ids = validation.identifier_rows(people.frame, id_types)
-    with engine.connect() as conn:
-        existing = repository.active_identifiers(conn, ids.get_column("value").to_list(), source)
+    with engine.begin() as conn:
+        existing = repository.active_identifiers(conn, ids, source)
     checks += validation.check_identifiers(p_src, ids, existing)
     errors = pl.concat(pl.collect_all(checks), how="vertical").sort("file", "row", nulls_last=False)
     report("validating", 1, 1)
@@ -371,12 +374,10 @@ def _write(
     for (batch_no,), batch in households.group_by("_batch", maintain_order=True):
         del batch_no
         with engine.begin() as conn:
-            batch = batch.with_columns(writer.allocate_ids(conn, Household.__table__, batch.height))
+            batch = batch.with_columns(writer.allocate_ids(conn, HOUSEHOLD_TABLE, batch.height))
             link = batch.select(HOUSEHOLD_KEY, pl.col("id").alias("household_id"), "area_id")
             members = persons.join(link, on=HOUSEHOLD_KEY, how="inner")
-            members = members.with_columns(
-                writer.allocate_ids(conn, Person.__table__, members.height)
-            )
+            members = members.with_columns(writer.allocate_ids(conn, PERSON_TABLE, members.height))
             hh_rows = writer.stamp(_pack_extra(batch, cat.household), moment, actor).with_columns(
                 pl.lit(source).alias("source"), pl.col(HOUSEHOLD_KEY).alias("source_key")
             )
@@ -389,11 +390,11 @@ def _write(
             )
             writer.bulk_insert(
                 conn,
-                Household.__table__,
+                HOUSEHOLD_TABLE,
                 hh_rows.select([c for c in hh_rows.columns if c in hh_columns]),
             )
             writer.bulk_insert(
-                conn, Person.__table__, p_rows.select([c for c in p_rows.columns if c in p_columns])
+                conn, PERSON_TABLE, p_rows.select([c for c in p_rows.columns if c in p_columns])
             )
             ids = validation.identifier_rows(members.rename({"id": "person_id"}), id_types)
             if ids.height:
@@ -413,7 +414,7 @@ def _write(
                     pl.lit(actor).alias("created_by"),
                     pl.lit(actor).alias("updated_by"),
                 )
-                writer.bulk_insert(conn, Identifier.__table__, id_rows)
+                writer.bulk_insert(conn, IDENTIFIER_TABLE, id_rows)
             repository.add_to_run(conn, run_id, batch.height, members.height)
         done_h += batch.height
         done_p += members.height

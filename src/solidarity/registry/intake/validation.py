@@ -212,7 +212,7 @@ def check_households(
     table: SourceTable, frame: pl.DataFrame, area_ids: dict[str, int]
 ) -> list[pl.LazyFrame]:
     """Household keys unique and present; area codes known."""
-    errors = []
+    errors: list[pl.LazyFrame] = []
     key = pl.col(HOUSEHOLD_KEY)
     if HOUSEHOLD_KEY not in frame.columns:
         return errors
