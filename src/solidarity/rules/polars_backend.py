@@ -63,6 +63,20 @@ def _never_null(node: Node) -> bool:
     return isinstance(node, Unary | In) and not (isinstance(node, Unary) and node.op == "-")
 
 
+def _reads_fields(node: Node) -> bool:
+    if isinstance(node, FieldRef | ComputedRef):
+        return True
+    children = [v for v in vars(node).values() if isinstance(v, Node)]
+    children += [
+        item
+        for v in vars(node).values()
+        if isinstance(v, tuple)
+        for item in v
+        if isinstance(item, Node)
+    ]
+    return any(_reads_fields(c) for c in children)
+
+
 def _year_day(d: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return (
         d.dt.year().cast(pl.Int64),
@@ -120,14 +134,14 @@ class PolarsPlan:
                     pl.col("status").is_null() | (pl.col("status") == "active")
                 )
             grouped = persons.group_by(key).agg(self.aggregations)
-            lf = lf.join(grouped, on=key, how="left")
+            lf = lf.join(grouped, on=key, how="left", maintain_order="left")
         if self.household_columns:
             if households is None:
                 raise RuleEvaluationError("this rule reads household fields: pass households")
             parents = households.lazy().select(
                 pl.col(key), *(pl.col(c).alias(f"household.{c}") for c in self.household_columns)
             )
-            lf = lf.join(parents, on=key, how="left")
+            lf = lf.join(parents, on=key, how="left", maintain_order="left")
         lf = lf.with_columns(self.expression.alias(alias))
         dropped = names + [f"household.{c}" for c in self.household_columns]
         return lf.drop(dropped) if dropped else lf
@@ -276,14 +290,12 @@ class _Compiler:
                 return self.aggregate_column(i, agg)
         if agg.expr is None:
             expr = pl.len().cast(pl.Int64)
-        elif agg.func == "count":
-            expr = self.cond(agg.expr).sum().cast(pl.Int64)
-        elif agg.func == "any":
-            expr = self.cond(agg.expr).any()
-        elif agg.func == "all":
-            expr = self.cond(agg.expr).all()
+        elif agg.func in ("count", "any", "all"):
+            cond = self.member_wide(agg.expr, self.cond(agg.expr))
+            reduced = {"count": cond.sum(), "any": cond.any(), "all": cond.all()}[agg.func]
+            expr = reduced.cast(pl.Int64) if agg.func == "count" else reduced
         else:
-            inner = self.expr(agg.expr)
+            inner = self.member_wide(agg.expr, self.expr(agg.expr))
             expr = {
                 "sum": inner.sum(),
                 "avg": inner.mean(),
@@ -293,6 +305,11 @@ class _Compiler:
         index = len(self.aggregates)
         self.aggregates.append((agg, expr.alias(f"__agg{index}")))
         return self.aggregate_column(index, agg)
+
+    @staticmethod
+    def member_wide(node: Node, expr: pl.Expr) -> pl.Expr:
+        """One value per member even when nothing is read, as in ``count(members, true)``."""
+        return expr if _reads_fields(node) else pl.repeat(expr, pl.len())
 
     @staticmethod
     def aggregate_column(index: int, agg: Aggregate) -> pl.Expr:

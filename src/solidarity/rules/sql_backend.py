@@ -105,6 +105,28 @@ def _as_date_sqlite(element: _AsDate, compiler: SQLCompiler, **kw: Any) -> str:
     return str(compiler.process(value, **kw))
 
 
+class _Floor(FunctionElement[float]):
+    """``floor`` that is null for null (SQLAlchemy's SQLite ``floor`` fails on NULL)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "floor"
+
+
+@compiles(_Floor)
+def _floor_default(element: _Floor, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"floor({compiler.process(value, **kw)})"
+
+
+@compiles(_Floor, "sqlite")
+def _floor_sqlite(element: _Floor, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    text = compiler.process(value, **kw)
+    again = compiler.process(value, **kw)
+    return f"(CASE WHEN {text} IS NULL THEN NULL ELSE floor({again}) END)"
+
+
 @dataclass(frozen=True)
 class SqlTables:
     """The tables a rule reads; defaults to the registry's ``household`` and ``person``.
@@ -267,7 +289,7 @@ class _Compiler:
         quotient = cast(a, Float) / func.nullif(b, 0)
         if op == "/":
             return quotient
-        return a - b * func.floor(quotient)
+        return a - b * _Floor(quotient)
 
     def membership(self, item: Node, options: Node) -> Column:
         if isinstance(options, ListExpr):
@@ -291,14 +313,14 @@ class _Compiler:
             case "abs":
                 return func.abs(xs[0])
             case "floor":
-                return func.floor(cast(xs[0], Float))
+                return _Floor(cast(xs[0], Float))
             case "ceil":
                 return func.ceil(cast(xs[0], Float))
             case "round":
                 digits = args[1].value if len(args) > 1 and isinstance(args[1], Literal) else 0
                 factor = float(10 ** int(digits))  # type: ignore[arg-type]
                 x = cast(xs[0], Float)
-                magnitude = func.floor(func.abs(x) * factor + 0.5) / factor
+                magnitude = _Floor(func.abs(x) * factor + 0.5) / factor
                 return case((x < 0, -magnitude), else_=magnitude)
             case "years_between":
                 (y1, md1), (y2, md2) = _year_day(xs[0]), _year_day(xs[1])
