@@ -107,7 +107,7 @@ def _text(node: Node) -> str:
         case Aggregate(func=func, expr=expr) if expr is not None:
             return f"{func}(members, {_fmt(expr, 1)})"
         case Unary(op="!", operand=operand):
-            return f"!{_fmt(operand, 4)}"
+            return f"!{_fmt(operand, _ATOM)}"
         case Unary(op=_, operand=operand):
             return f"-{_fmt(operand, _ATOM)}"
         case Binary(op=op, left=left, right=right):
