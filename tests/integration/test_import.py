@@ -295,10 +295,10 @@ def test_export_then_import_round_trip(areas: Engine, tmp_path: Path) -> None:
 
 
 def test_unreadable_and_empty_files_are_refused(areas: Engine, tmp_path: Path) -> None:
-    empty = tmp_path / "empty.csv"
-    empty.write_text("household_key,area_code\n")
-    with pytest.raises(Exception, match="no data rows"):
-        import_files(areas, [empty])
+    households_file, persons_file = registry_files(tmp_path)
+    persons_file.write_text(persons_file.read_text().splitlines()[0] + "\n")
+    with pytest.raises(ValidationFailed, match=r"persons.*no data rows"):
+        import_files(areas, [households_file, persons_file])
     with pytest.raises(Exception, match="unsupported file type"):
         import_files(areas, [tmp_path / "x.json"])
     useless = tmp_path / "useless.csv"

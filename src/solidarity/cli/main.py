@@ -8,12 +8,14 @@ from solidarity.cli import serve
 from solidarity.db.cli import app as db_app
 from solidarity.jobs.cli import app as jobs_app
 from solidarity.registry.cli import app as registry_app
+from solidarity.rules.cli import app as rules_app
 from solidarity.synthetic.cli import app as synth_app
 
 app = typer.Typer(no_args_is_help=True, help="Solidarity social protection information system.")
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(rules_app, name="rules")
 app.add_typer(synth_app, name="synth")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,7 +19,6 @@ from typing import Any, BinaryIO
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, computed_field, field_validator
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from solidarity.config import get_settings
@@ -28,7 +26,7 @@ from solidarity.errors import NotFoundError, SolidarityError, ValidationFailed
 from solidarity.jobs import service as jobs
 from solidarity.jobs.schemas import JobAccepted
 from solidarity.jobs.service import JobContext
-from solidarity.registry.models import ImportRun
+from solidarity.registry.intake.repository import ImportRunRepository
 from solidarity.web.deps import get_actor, get_session
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
@@ -104,21 +102,6 @@ class ImportRunPage(BaseModel):
 
 # Reads of import runs. They belong with the intake's queries
 # (solidarity.registry.intake.repository); kept here until that module offers them.
-def _import_runs(session: Session, limit: int, offset: int) -> tuple[Sequence[ImportRun], int]:
-    total = session.scalar(select(func.count()).select_from(ImportRun)) or 0
-    rows = session.scalars(
-        select(ImportRun).order_by(ImportRun.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return rows, total
-
-
-def _import_run(session: Session, run_id: int) -> ImportRun:
-    run = session.get(ImportRun, run_id)
-    if run is None:
-        raise NotFoundError(f"import run {run_id} does not exist")
-    return run
-
-
 def safe_filename(name: str | None, fallback: str = "upload") -> str:
     """A file name safe to store: no directories, no leading dots, plain characters.
 
@@ -250,7 +233,7 @@ def list_imports(
     session: Session = Depends(get_session),
 ) -> ImportRunPage:
     """List import runs, newest first, with their counts."""
-    runs, total = _import_runs(session, limit, offset)
+    runs, total = ImportRunRepository(session).page(limit, offset)
     return ImportRunPage(
         items=[ImportRunOut.model_validate(run) for run in runs],
         total=total,
@@ -262,7 +245,7 @@ def list_imports(
 @router.get("/{import_id}", response_model=ImportRunOut)
 def get_import(import_id: int, session: Session = Depends(get_session)) -> ImportRunOut:
     """Show one import run with its report (counts and the first errors)."""
-    return ImportRunOut.model_validate(_import_run(session, import_id))
+    return ImportRunOut.model_validate(ImportRunRepository(session).get(import_id))
 
 
 @router.get(
@@ -272,7 +255,7 @@ def get_import(import_id: int, session: Session = Depends(get_session)) -> Impor
 )
 def get_import_errors(import_id: int, session: Session = Depends(get_session)) -> FileResponse:
     """Download the import's error report: file, row, column, value, rule, message."""
-    run = _import_run(session, import_id)
+    run = ImportRunRepository(session).get(import_id)
     report_path = (run.report or {}).get("report_path")
     if not report_path or not Path(report_path).is_file():
         raise NotFoundError(f"import run {import_id} has no error report")

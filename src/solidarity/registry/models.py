@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -84,7 +85,9 @@ class HouseholdFields:
     consumption_per_capita: Mapped[float | None] = mapped_column(Float)
     registration_date: Mapped[date | None] = mapped_column(Date)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_from: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     change_request_id: Mapped[int | None] = mapped_column(Integer)
     changed_by: Mapped[str] = mapped_column(String(128), default="system")
 
@@ -148,7 +151,9 @@ class PersonFields:
     chronic_illness: Mapped[bool | None] = mapped_column(Boolean)
     phone: Mapped[str | None] = mapped_column(String(32))
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_from: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     change_request_id: Mapped[int | None] = mapped_column(Integer)
     changed_by: Mapped[str] = mapped_column(String(128), default="system")
 
@@ -165,11 +170,7 @@ class Person(PersonFields, VersionedMixin, TimestampedMixin, Base):
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
-        return (
-            UniqueConstraint("source", "source_key", name="uq_person_source_key"),
-            Index("ix_person_family_name", "family_name"),
-            Index("ix_person_birth_date", "birth_date"),
-        )
+        return (UniqueConstraint("source", "source_key", name="uq_person_source_key"),)
 
 
 class PersonHistory(PersonFields, Base):
@@ -189,13 +190,17 @@ class Identifier(TimestampedMixin, Base):
     __tablename__ = "identifier"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    # No foreign key: identifiers are written only with their person and persons are
+    # never deleted; a per-row RI trigger would double bulk-load time (decision 0001).
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
     id_type: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(String(128))
     issuer: Mapped[str | None] = mapped_column(String(128))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_from: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

@@ -20,12 +20,23 @@ ROW = "_row"
 
 @dataclass
 class SourceTable:
-    """One table read from a file: all values as strings, ``_row`` the line number."""
+    """One table of a file, checked and typed; ``_row`` is the line number in the file."""
 
     file: Path
     name: str
     frame: pl.DataFrame
     source_columns: dict[str, str]  # field -> column as named in the file
+
+
+@dataclass
+class MappedTable:
+    """One table of a file, mapped to field names but not read yet (a lazy plan of strings)."""
+
+    file: Path
+    name: str
+    plan: pl.LazyFrame
+    columns: list[str]
+    source_columns: dict[str, str]
 
 
 def _refuse(file: Path, message: str) -> ValidationFailed:
@@ -58,9 +69,9 @@ def load_mapping(path: Path | None) -> ColumnMapping:
         raise _refuse(path, f"the mapping file is not valid: {problems}") from exc
 
 
-def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
+def _as_strings(frame: pl.LazyFrame) -> pl.LazyFrame:
     casts = []
-    for name, dtype in frame.schema.items():
+    for name, dtype in frame.collect_schema().items():
         if dtype == pl.String:
             casts.append(pl.col(name))
         elif dtype == pl.Boolean:
@@ -72,11 +83,12 @@ def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(casts)
 
 
-def read_tables(file: Path) -> list[tuple[str, pl.DataFrame]]:
-    """Read ``file`` into one or more (name, string frame) tables.
+def scan_tables(file: Path) -> list[tuple[str, pl.LazyFrame]]:
+    """Open ``file`` as one or more lazy (name, string columns) tables.
 
     An XLSX workbook with sheets named ``households`` and ``persons`` gives both
-    tables; any other file gives one table named after the file.
+    tables; any other file gives one table named after the file. CSV and Parquet
+    are scanned, not loaded, so mapping and reading happen in one pass.
     """
     suffix = file.suffix.lower()
     if suffix not in SUPPORTED:
@@ -85,33 +97,44 @@ def read_tables(file: Path) -> list[tuple[str, pl.DataFrame]]:
         raise _refuse(file, "file not found")
     try:
         if suffix == ".csv":
-            frames = [(file.stem, pl.read_csv(file, infer_schema=False, encoding="utf8-lossy"))]
-        elif suffix == ".parquet":
-            frames = [(file.stem, _as_strings(pl.read_parquet(file)))]
-        else:
-            sheets = pl.read_excel(file, sheet_id=0, infer_schema_length=0)
-            wanted = [s for s in sheets if s.lower() in {"households", "persons"}]
-            names = wanted or list(sheets)[:1]
-            frames = [(name, _as_strings(sheets[name])) for name in names]
+            return [(file.stem, pl.scan_csv(file, infer_schema=False, encoding="utf8-lossy"))]
+        if suffix == ".parquet":
+            return [(file.stem, _as_strings(pl.scan_parquet(file)))]
+        sheets = pl.read_excel(file, sheet_id=0, infer_schema_length=0)
+        wanted = [s for s in sheets if s.lower() in {"households", "persons"}]
+        names = wanted or list(sheets)[:1]
+        return [(name, _as_strings(sheets[name].lazy())) for name in names]
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise _refuse(file, f"cannot read the file: {exc}") from exc
-    for name, frame in frames:
-        if frame.height == 0:
-            raise _refuse(file, f"'{name}' has no data rows")
-    return frames
 
 
-def apply_mapping(
-    file: Path, name: str, frame: pl.DataFrame, mapping: ColumnMapping, known: set[str]
-) -> tuple[SourceTable, list[str]]:
-    """Rename columns to field names, translate values and fill defaults.
+def read_original(file: Path, name: str) -> pl.DataFrame:
+    """The table ``name`` of ``file`` exactly as it is, with its ``_row`` line numbers."""
+    frame = next(lf for n, lf in scan_tables(file) if n == name)
+    return frame.with_row_index(ROW, offset=2).collect()
+
+
+def map_table(
+    file: Path, name: str, frame: pl.LazyFrame, mapping: ColumnMapping, known: set[str]
+) -> tuple[MappedTable, list[str]]:
+    """Plan the renaming of columns to field names, value translation and defaults.
+
+    Nothing is read yet: the checks add their expressions to the same plan, so
+    a file is read once and its strings never held beside their typed values.
 
     Returns:
         The mapped table and the file's columns that map to no field (ignored).
+
+    Raises:
+        ValidationFailed: an unreadable file or a mapping that does not fit it.
     """
+    try:
+        columns = frame.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise _refuse(file, f"cannot read the file: {exc}") from exc
     renames: dict[str, str] = {}
     ignored: list[str] = []
-    for column in frame.columns:
+    for column in columns:
         target = mapping.columns.get(column)
         if target is None:
             base = column.rsplit("/", 1)[-1] if mapping.strip_group_prefixes else column
@@ -128,19 +151,31 @@ def apply_mapping(
     unknown_targets = sorted(set(mapping.columns.values()) - known)
     if unknown_targets:
         raise _refuse(file, f"the mapping names unknown field(s): {', '.join(unknown_targets)}")
-    out = frame.select(
-        [pl.col(src).str.strip_chars().replace("", None).alias(dst) for src, dst in renames.items()]
-    )
+    exprs: dict[str, pl.Expr] = {
+        dst: pl.col(src).str.strip_chars().replace("", None) for src, dst in renames.items()
+    }
     for field, table in mapping.values.items():
-        if field in out.columns:
-            out = out.with_columns(pl.col(field).replace(table))
+        if field in exprs:
+            exprs[field] = exprs[field].replace(table)
     for field, default in mapping.defaults.items():
-        if field in out.columns:
-            out = out.with_columns(pl.col(field).fill_null(pl.lit(default)))
+        if field in exprs:
+            exprs[field] = exprs[field].fill_null(pl.lit(default))
         elif field in known:
-            out = out.with_columns(pl.lit(default).alias(field))
-    # From the file's own height: the mapped frame may have no columns at all.
-    rows = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias(ROW)
-    out = out.with_columns(rows) if out.width else rows.to_frame()
+            exprs[field] = pl.lit(default, dtype=pl.String)
+    plan = frame.with_row_index(ROW, offset=2).select(
+        pl.col(ROW).cast(pl.Int64), *[e.alias(n) for n, e in exprs.items()]
+    )
     source_columns = {dst: src for src, dst in renames.items()}
-    return SourceTable(file=file, name=name, frame=out, source_columns=source_columns), ignored
+    mapped = MappedTable(file, name, plan, [ROW, *exprs], source_columns)
+    return mapped, ignored
+
+
+def collect(table: MappedTable, plan: pl.LazyFrame) -> pl.DataFrame:
+    """Run ``plan`` (built on ``table``) with the streaming engine; refuse unreadable data."""
+    try:
+        frame = plan.collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise _refuse(table.file, f"cannot read the file: {exc}") from exc
+    if frame.height == 0:
+        raise _refuse(table.file, f"'{table.name}' has no data rows")
+    return frame

@@ -1,10 +1,14 @@
-"""Bulk reads that intake needs from the registry."""
+"""Reads and writes of bulk intake: import runs and the registry lookups intake needs."""
 
 from __future__ import annotations
 
-import polars as pl
-from sqlalchemy import Connection, and_, column, select, table, update
+from collections.abc import Sequence
 
+import polars as pl
+from sqlalchemy import Connection, and_, column, func, select, table, update
+from sqlalchemy.orm import Session
+
+from solidarity.errors import NotFoundError
 from solidarity.registry.intake.writer import bulk_insert_rows
 from solidarity.registry.models import Household, Identifier, ImportRun, Person
 
@@ -73,3 +77,25 @@ def add_to_run(conn: Connection, run_id: int, households: int, persons: int) -> 
             persons_imported=ImportRun.persons_imported + persons,
         )
     )
+
+
+class ImportRunRepository:
+    """Import runs, newest first."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def page(self, limit: int, offset: int) -> tuple[Sequence[ImportRun], int]:
+        """One page of runs and the total count."""
+        total = self.session.scalar(select(func.count()).select_from(ImportRun)) or 0
+        rows = self.session.scalars(
+            select(ImportRun).order_by(ImportRun.id.desc()).limit(limit).offset(offset)
+        ).all()
+        return rows, total
+
+    def get(self, run_id: int) -> ImportRun:
+        """The run ``run_id``, or NotFoundError."""
+        run = self.session.get(ImportRun, run_id)
+        if run is None:
+            raise NotFoundError(f"import run {run_id} does not exist")
+        return run

@@ -8,7 +8,6 @@ row by row. The same functions convert the string columns to typed ones.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -19,7 +18,7 @@ from solidarity.registry.fields import (
     PERSON_KEY,
     FieldSpec,
 )
-from solidarity.registry.intake.reader import ROW, SourceTable
+from solidarity.registry.intake.reader import ROW, MappedTable, SourceTable, collect
 
 ERROR_SCHEMA = {
     "file": pl.String,
@@ -35,21 +34,13 @@ TRUE_WORDS = ["true", "1", "yes", "y", "t", "oui", "vrai", "si", "sí"]
 FALSE_WORDS = ["false", "0", "no", "n", "f", "non", "faux"]
 _BOOLEANS = {**{w: True for w in TRUE_WORDS}, **{w: False for w in FALSE_WORDS}}
 HEAD = "head"
-RAW = "__raw"
+FLAG = "__failed_"
 MIN_HEAD_AGE = 12
 
 
 def empty_errors() -> pl.DataFrame:
     """An error frame with no rows."""
     return pl.DataFrame(schema=ERROR_SCHEMA)
-
-
-@dataclass
-class Checked:
-    """A table converted to typed columns, and the errors found in it."""
-
-    frame: pl.DataFrame
-    errors: list[pl.LazyFrame]
 
 
 def _error_rows(
@@ -112,91 +103,135 @@ _TYPE_WORDS = {
 
 
 def check_fields(
-    table: SourceTable,
+    table: MappedTable,
     specs: Sequence[FieldSpec],
     codelists: dict[str, list[object]],
     date_formats: dict[str, str],
     today: date,
     max_age_years: int,
-) -> Checked:
-    """Check required fields, types, code lists, bounds and dates; convert to types."""
-    frame = table.frame
-    errors: list[pl.LazyFrame] = []
-    for spec in specs:
-        if spec.required and spec.name not in frame.columns:
-            errors.append(
-                pl.LazyFrame(
-                    [
-                        {
-                            "file": table.file.name,
-                            "row": None,
-                            "column": spec.name,
-                            "value": None,
-                            "rule": "missing_column",
-                            "message": f"required column '{spec.name}' ({spec.label}) is missing",
-                            "household_key": None,
-                        }
-                    ],
-                    schema=ERROR_SCHEMA,
-                )
-            )
-    present = [s for s in specs if s.name in frame.columns]
-    # Raw strings stay beside the typed values so errors show what the file said.
-    work = frame.with_columns(
-        *[pl.col(s.name).alias(f"{s.name}{RAW}") for s in present],
-        *[_typed(s, pl.col(s.name), date_formats.get(s.name)).alias(s.name) for s in present],
-    )
+) -> tuple[SourceTable, list[pl.LazyFrame]]:
+    """Read ``table`` once, checking and converting every field of ``specs`` on the way.
+
+    Each check becomes a boolean column computed in the same pass as the typed
+    values, so the file's strings are never held beside them. The raw text of a
+    value that failed to parse is fetched afterwards, for those rows only.
+
+    Returns:
+        The typed table and its error rows (lazy).
+    """
+    errors: list[pl.LazyFrame] = [
+        pl.LazyFrame(
+            [
+                {
+                    "file": table.file.name,
+                    "row": None,
+                    "column": spec.name,
+                    "value": None,
+                    "rule": "missing_column",
+                    "message": f"required column '{spec.name}' ({spec.label}) is missing",
+                    "household_key": None,
+                }
+            ],
+            schema=ERROR_SCHEMA,
+        )
+        for spec in specs
+        if spec.required and spec.name not in table.columns
+    ]
+    present = [s for s in specs if s.name in table.columns]
+    flags: list[tuple[str, FieldSpec, str, str]] = []
+    flag_exprs: list[pl.Expr] = []
     for spec in present:
-        raw, typed = pl.col(f"{spec.name}{RAW}"), pl.col(spec.name)
-
-        def add(mask: pl.Expr, rule: str, message: str, spec: FieldSpec = spec) -> None:
-            errors.append(
-                _error_rows(
-                    table, work, mask, spec.name, rule, message, value=pl.col(f"{spec.name}{RAW}")
-                )
+        raw = pl.col(spec.name)
+        typed = _typed(spec, raw, date_formats.get(spec.name))
+        for rule, message, mask in _field_checks(
+            spec, raw, typed, codelists, date_formats, today, max_age_years
+        ):
+            name = f"{FLAG}{len(flags)}"
+            flags.append((name, spec, rule, message))
+            flag_exprs.append(mask.fill_null(False).alias(name))
+    typed_exprs = [
+        _typed(s, pl.col(s.name), date_formats.get(s.name)).alias(s.name) for s in present
+    ]
+    frame = collect(table, table.plan.with_columns(*flag_exprs, *typed_exprs))
+    checked = SourceTable(
+        table.file, table.name, frame.drop([f for f, *_ in flags]), table.source_columns
+    )
+    for flag, spec, rule, message in flags:
+        if not frame.get_column(flag).any():
+            continue
+        failing = frame.lazy().filter(pl.col(flag))
+        if rule == "type":
+            # The typed value is null here: show what the file said instead.
+            failing = failing.select(ROW, *_key(frame, spec)).join(
+                table.plan.select(ROW, spec.name), on=ROW, how="inner"
             )
+        errors.append(_error_rows(checked, failing, pl.lit(True), spec.name, rule, message))
+    return checked, errors
 
-        if spec.required:
-            add(raw.is_null(), "required", f"{spec.label} is required")
-        if spec.type in _TYPE_WORDS:
-            fmt = date_formats.get(spec.name)
-            hint = (
-                f" in the format {fmt}" if fmt else " (YYYY-MM-DD)" if spec.type == "date" else ""
-            )
-            add(
-                raw.is_not_null() & typed.is_null(),
+
+def _key(frame: pl.DataFrame, spec: FieldSpec) -> list[str]:
+    return [HOUSEHOLD_KEY] if HOUSEHOLD_KEY in frame.columns and spec.name != HOUSEHOLD_KEY else []
+
+
+def _field_checks(
+    spec: FieldSpec,
+    raw: pl.Expr,
+    typed: pl.Expr,
+    codelists: dict[str, list[object]],
+    date_formats: dict[str, str],
+    today: date,
+    max_age_years: int,
+) -> list[tuple[str, str, pl.Expr]]:
+    """(rule, message, failing-row mask) for each check of one field."""
+    checks: list[tuple[str, str, pl.Expr]] = []
+    if spec.required:
+        checks.append(("required", f"{spec.label} is required", raw.is_null()))
+    if spec.type in _TYPE_WORDS:
+        fmt = date_formats.get(spec.name)
+        hint = f" in the format {fmt}" if fmt else " (YYYY-MM-DD)" if spec.type == "date" else ""
+        checks.append(
+            (
                 "type",
                 f"{spec.label} must be {_TYPE_WORDS[spec.type]}{hint}",
+                raw.is_not_null() & typed.is_null(),
             )
-        if spec.codelist:
-            allowed = codelists.get(spec.codelist, [])
-            shown = ", ".join(str(v) for v in allowed)
-            if spec.type == "integer":
-                mask = typed.is_not_null() & ~typed.is_in([int(str(v)) for v in allowed])
-            else:
-                mask = raw.is_not_null() & ~raw.is_in([str(v) for v in allowed])
-            add(mask, "codelist", f"{spec.label} must be one of: {shown}")
-        if spec.minimum is not None and spec.type in {"integer", "number"}:
-            add(typed < spec.minimum, "range", f"{spec.label} must be at least {spec.minimum:g}")
-        if spec.maximum is not None and spec.type in {"integer", "number"}:
-            add(typed > spec.maximum, "range", f"{spec.label} must be at most {spec.maximum:g}")
-        if spec.max_length is not None and spec.type == "string":
-            add(
-                raw.str.len_chars() > spec.max_length,
+        )
+    if spec.codelist:
+        allowed = codelists.get(spec.codelist, [])
+        shown = ", ".join(str(v) for v in allowed)
+        if spec.type == "integer":
+            mask = typed.is_not_null() & ~typed.is_in([int(str(v)) for v in allowed])
+        else:
+            mask = raw.is_not_null() & ~raw.is_in([str(v) for v in allowed])
+        checks.append(("codelist", f"{spec.label} must be one of: {shown}", mask))
+    if spec.minimum is not None and spec.type in {"integer", "number"}:
+        checks.append(
+            ("range", f"{spec.label} must be at least {spec.minimum:g}", typed < spec.minimum)
+        )
+    if spec.maximum is not None and spec.type in {"integer", "number"}:
+        checks.append(
+            ("range", f"{spec.label} must be at most {spec.maximum:g}", typed > spec.maximum)
+        )
+    if spec.max_length is not None and spec.type == "string":
+        checks.append(
+            (
                 "max_length",
                 f"{spec.label} must be at most {spec.max_length} characters",
+                raw.str.len_chars() > spec.max_length,
             )
-        if spec.type == "date":
-            add(typed > today, "date_future", f"{spec.label} cannot be in the future")
-        if spec.name == "birth_date":
-            oldest = date(today.year - max_age_years, today.month, min(today.day, 28))
-            add(
-                typed < oldest,
+        )
+    if spec.type == "date":
+        checks.append(("date_future", f"{spec.label} cannot be in the future", typed > today))
+    if spec.name == "birth_date":
+        oldest = date(today.year - max_age_years, today.month, min(today.day, 28))
+        checks.append(
+            (
                 "age_plausible",
                 f"a birth date before {oldest.isoformat()} means an age over {max_age_years} years",
+                typed < oldest,
             )
-    converted = work.drop([f"{s.name}{RAW}" for s in present])
-    return Checked(frame=converted, errors=errors)
+        )
+    return checks
 
 
 def age_at(birth: pl.Expr, today: date) -> pl.Expr:

@@ -20,12 +20,12 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> pl.Series:
         return pl.Series("id", [], dtype=pl.Int64)
     if conn.dialect.name == "postgresql":
         # One row holding an array: far cheaper to fetch than one row per id.
+        sequence = conn.execute(
+            text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+        ).scalar_one()
         ids = conn.execute(
-            text(
-                "SELECT array_agg(nextval(pg_get_serial_sequence(:t, 'id'))) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"t": table.name, "n": count},
+            text("SELECT array_agg(nextval(CAST(:s AS regclass))) FROM generate_series(1, :n)"),
+            {"s": sequence, "n": count},
         ).scalar_one()
         return pl.Series("id", ids, dtype=pl.Int64)
     # SQLite serialises writers, and the caller's transaction holds the write lock
@@ -83,16 +83,23 @@ def bulk_insert_rows(conn: Connection, table_name: str, frame: pl.DataFrame) -> 
     return frame.height
 
 
-def stamp(frame: pl.DataFrame, moment: datetime, actor: str) -> pl.DataFrame:
-    """Add the audit and version columns every registry row carries."""
-    at = pl.lit(moment, dtype=pl.Datetime("us", "UTC"))
-    return frame.with_columns(
-        at.alias("created_at"),
-        at.alias("updated_at"),
-        at.alias("valid_from"),
+def stamp(frame: pl.DataFrame, moment: datetime, actor: str, dialect: str) -> pl.DataFrame:
+    """Add the audit and version columns every registry row carries.
+
+    On PostgreSQL the timestamps are left to the columns' ``now()`` defaults (one
+    value per batch transaction): parsing three timestamps per row costs more
+    than the rest of the row.
+    """
+    stamped = frame.with_columns(
         pl.lit(actor).alias("created_by"),
         pl.lit(actor).alias("updated_by"),
         pl.lit(actor).alias("changed_by"),
         pl.lit(1).alias("version"),
         pl.lit("active").alias("status"),
+    )
+    if dialect == "postgresql":
+        return stamped
+    at = pl.lit(moment, dtype=pl.Datetime("us", "UTC"))
+    return stamped.with_columns(
+        at.alias("created_at"), at.alias("updated_at"), at.alias("valid_from")
     )

@@ -145,7 +145,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "valid_from",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("change_request_id", sa.Integer(), nullable=True),
         sa.Column("changed_by", sa.String(length=128), nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
@@ -206,7 +211,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "valid_from",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("change_request_id", sa.Integer(), nullable=True),
         sa.Column("changed_by", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("history_id", name=op.f("pk_household_history")),
@@ -338,7 +348,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "valid_from",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("change_request_id", sa.Integer(), nullable=True),
         sa.Column("changed_by", sa.String(length=128), nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
@@ -361,8 +376,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_person_area_id"), ["area_id"], unique=False)
-        batch_op.create_index("ix_person_birth_date", ["birth_date"], unique=False)
-        batch_op.create_index("ix_person_family_name", ["family_name"], unique=False)
         batch_op.create_index(batch_op.f("ix_person_household_id"), ["household_id"], unique=False)
 
     op.create_table(
@@ -402,7 +415,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "valid_from",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("change_request_id", sa.Integer(), nullable=True),
         sa.Column("changed_by", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("history_id", name=op.f("pk_person_history")),
@@ -425,7 +443,12 @@ def upgrade() -> None:
         sa.Column("issuer", sa.String(length=128), nullable=True),
         sa.Column("verified", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "valid_from",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "created_at",
@@ -441,9 +464,6 @@ def upgrade() -> None:
         ),
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.Column("updated_by", sa.String(length=128), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["person.id"], name=op.f("fk_identifier_person_id_person")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identifier")),
     )
     with op.batch_alter_table("identifier", schema=None) as batch_op:
@@ -478,8 +498,6 @@ def downgrade() -> None:
     op.drop_table("person_history")
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_person_household_id"))
-        batch_op.drop_index("ix_person_family_name")
-        batch_op.drop_index("ix_person_birth_date")
         batch_op.drop_index(batch_op.f("ix_person_area_id"))
 
     op.drop_table("person")
