@@ -6,11 +6,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from tests.registry_files import load_test_areas
 
 from solidarity.db.engine import make_engine, unit_of_work
 from solidarity.jobs import service
 from solidarity.web.app import create_app
+from tests.registry_files import load_test_areas
 
 
 def test_landing_page_says_what_solidarity_is_and_what_the_registry_holds(

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from tests.registry_files import load_test_areas, registry_files
 
 from solidarity.config import get_settings
 from solidarity.db.engine import unit_of_work
 from solidarity.jobs.worker import Worker
 from solidarity.registry.imports_router import safe_filename
 from solidarity.web.app import create_app, registry_counts
+from tests.registry_files import load_test_areas, registry_files
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 from solidarity.db.engine import unit_of_work
 from solidarity.web.app import create_app
+from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 PROBLEM = "application/problem+json"
 

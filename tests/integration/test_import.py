@@ -15,13 +15,13 @@ from typing import Any
 import polars as pl
 import pytest
 from sqlalchemy import Engine, func, select
-from tests.registry_files import households, load_test_areas, persons, registry_files, write_csv
 
 from solidarity.db.engine import unit_of_work
 from solidarity.errors import ValidationFailed
 from solidarity.registry.export import export_registry
 from solidarity.registry.intake.service import import_files
 from solidarity.registry.models import Household, Identifier, ImportRun, Person
+from tests.registry_files import households, load_test_areas, persons, registry_files, write_csv
 
 Rows = list[dict[str, Any]]
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from tests.integration.test_registry_builders import REGISTERED, TinyRegistry, build_registry
 
 from solidarity.errors import (
     ConflictError,
@@ -18,6 +17,7 @@ from solidarity.errors import (
 )
 from solidarity.registry import changes, service
 from solidarity.registry.models import HouseholdHistory, Person, PersonHistory
+from tests.integration.test_registry_builders import REGISTERED, TinyRegistry, build_registry
 
 BEFORE_CHANGES = datetime(2024, 6, 1, tzinfo=UTC)
 

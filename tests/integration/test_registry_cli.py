@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from tests.integration.test_registry_builders import TinyRegistry, build_registry
 from typer.testing import CliRunner
 
 from solidarity.cli.main import app
 from solidarity.config import get_settings
 from solidarity.db.engine import unit_of_work
+from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 runner = CliRunner()
 

@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy.orm import Session
-from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 from solidarity.errors import NotFoundError, ValidationFailed
 from solidarity.registry import changes, service
 from solidarity.registry.schemas import RegistrySearch
 from solidarity.registry.service import age_on
+from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ from typing import Any
 
 from hypothesis import given
 from sqlalchemy import Engine, select
+
+from solidarity.registry.models import Household, Person
+from solidarity.rules import check, evaluate, to_sql
+from solidarity.rules.nodes import Node
 from tests.unit.test_rules_property import (
     POPULATION,
     RULES,
@@ -18,10 +22,6 @@ from tests.unit.test_rules_property import (
     load,
     property_settings,
 )
-
-from solidarity.registry.models import Household, Person
-from solidarity.rules import check, evaluate, to_sql
-from solidarity.rules.nodes import Node
 
 
 def test_backends_agree_on_each_database(engine: Engine) -> None:
