@@ -334,3 +334,51 @@ def test_import_killed_midway_resumes_to_exact_rows(
     assert outcome.status == "succeeded"
     assert outcome.households_skipped == partial[0]
     assert counts(areas) == (n, 3 * n, 3 * n)
+
+
+def test_deployment_extra_fields_are_validated_and_stored(
+    areas: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from solidarity.config import get_settings
+
+    spec = tmp_path / "extra.yaml"
+    spec.write_text(
+        "household:\n"
+        "  village_chief: {type: string, label: Village chief, max_length: 40}\n"
+        "person:\n"
+        "  livelihood_zone: {type: code, values: [pastoral, agro_pastoral, fishing]}\n"
+        "  years_displaced: {type: integer, minimum: 0, maximum: 60}\n"
+    )
+    monkeypatch.setenv("SOLIDARITY_EXTRA_FIELDS_FILE", str(spec))
+    get_settings.cache_clear()
+
+    def add_extra(rows: Rows) -> Rows:
+        for number, row in enumerate(rows):
+            row["livelihood_zone"] = "fishing"
+            row["years_displaced"] = str(number)
+        return rows
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    files = registry_files(
+        bad, persons=lambda rows: edit(1, livelihood_zone="city")(add_extra(rows))
+    )
+    outcome = import_files(areas, files)
+    assert [(e.rule, e.column, e.value) for e in outcome.errors] == [
+        ("codelist", "livelihood_zone", "city")
+    ]
+
+    good = tmp_path / "good"
+    good.mkdir()
+    files = registry_files(
+        good,
+        persons=add_extra,
+        households=lambda rows: [{**r, "village_chief": "Chief Ade"} for r in rows],
+    )
+    outcome = import_files(areas, files)
+    assert outcome.status == "succeeded", [e.model_dump() for e in outcome.errors]
+    with unit_of_work(areas) as s:
+        person = s.scalars(select(Person).where(Person.source_key == "P1b")).one()
+        household = s.get(Household, person.household_id)
+        assert person.extra == {"livelihood_zone": "fishing", "years_displaced": 1}
+        assert household is not None and household.extra == {"village_chief": "Chief Ade"}
