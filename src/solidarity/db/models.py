@@ -1,6 +1,7 @@
 """Imports every domain's tables so that ``Base.metadata`` is complete (for Alembic)."""
 
 from solidarity.jobs import models as jobs_models
+from solidarity.programs import models as programs_models
 from solidarity.registry import models as registry_models
 
-__all__ = ["jobs_models", "registry_models"]
+__all__ = ["jobs_models", "programs_models", "registry_models"]

@@ -1,0 +1,1 @@
+"""Programmes: design, rules as data, eligibility, enrolment, payment cycles, reconciliation."""

@@ -1,0 +1,418 @@
+"""All queries of the programmes domain, ORM lookups and bulk column reads alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    Float,
+    Integer,
+    SmallInteger,
+    bindparam,
+    delete,
+    func,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from solidarity.db.base import utcnow
+from solidarity.programs.models import (
+    ComplianceRecord,
+    Enrolment,
+    EnrolmentRequest,
+    Entitlement,
+    JourneyEvent,
+    PaymentCycle,
+    Programme,
+    ProgrammeRule,
+    ReconciliationImport,
+)
+from solidarity.registry.export import end_of_day
+from solidarity.registry.intake.writer import allocate_ids, bulk_insert
+from solidarity.registry.models import Area, Household, HouseholdHistory, Person, PersonHistory
+
+
+def read_frame(conn: Connection, query: Any, schema: dict[str, Any] | None = None) -> pl.DataFrame:
+    """Run ``query`` and return its rows as a Polars frame (typed even when empty)."""
+    frame: pl.DataFrame = pl.read_database(
+        query, connection=conn, infer_schema_length=None, schema_overrides=schema
+    )
+    return frame.with_columns(
+        pl.col(c).cast(pl.Int64 if c.endswith("_id") or c == "id" else pl.String)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.Null
+    )
+
+
+def _state(current: Any, past: Any, key: str, columns: Sequence[str], as_of: date | None) -> Any:
+    cur = select(current.id.label(key), *[getattr(current, c) for c in columns])
+    if as_of is None:
+        return cur
+    moment = end_of_day(as_of)
+    cur = cur.where(current.valid_from < moment)
+    old = select(getattr(past, key), *[getattr(past, c) for c in columns]).where(
+        past.valid_from < moment, past.valid_to >= moment
+    )
+    return union_all(cur, old).subquery().select()
+
+
+def _typed_nulls(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
+    """Give all-null columns the type of their table column (an empty read has none)."""
+    kinds = {
+        Integer: pl.Int64,
+        SmallInteger: pl.Int64,
+        Float: pl.Float64,
+        Boolean: pl.Boolean,
+        Date: pl.Date,
+    }
+    casts = []
+    for name, dtype in frame.schema.items():
+        if dtype in (pl.Null, pl.String) and name in model.__table__.columns:
+            column_type = type(model.__table__.columns[name].type)
+            target = kinds.get(column_type)
+            if target is not None and (
+                dtype == pl.Null or frame[name].null_count() == frame.height
+            ):
+                casts.append(pl.col(name).cast(pl.Null).cast(target))
+    return frame.with_columns(casts) if casts else frame
+
+
+def _dates(frame: pl.DataFrame, names: Iterable[str]) -> pl.DataFrame:
+    casts = [
+        pl.col(n).str.slice(0, 10).str.to_date()
+        for n in names
+        if n in frame.columns and frame.schema[n] == pl.String
+    ]
+    return frame.with_columns(casts) if casts else frame
+
+
+def _booleans(frame: pl.DataFrame, names: Iterable[str]) -> pl.DataFrame:
+    casts = [
+        pl.col(n).cast(pl.Boolean)
+        for n in names
+        if n in frame.columns and frame.schema[n] in (pl.Int64, pl.Int32, pl.Int8)
+    ]
+    return frame.with_columns(casts) if casts else frame
+
+
+HOUSEHOLD_BOOLEANS = (
+    "electricity",
+    "asset_radio",
+    "asset_television",
+    "asset_refrigerator",
+    "asset_bicycle",
+    "asset_motorcycle",
+    "asset_mobile_phone",
+)
+PERSON_BOOLEANS = ("birth_date_estimated", "school_enrolled", "pregnant", "chronic_illness")
+
+
+def read_registry(
+    conn: Connection,
+    household_columns: Sequence[str],
+    person_columns: Sequence[str],
+    as_of: date | None,
+    household_ids: Sequence[int] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Active households and their persons as of a date, only the columns asked for.
+
+    Returns:
+        ``(households, persons)``; households carry ``household_id``, ``area_id`` and
+        the columns; persons carry ``person_id``, ``household_id``, ``status`` and the columns.
+    """
+    hh_cols = ["area_id", "status", *[c for c in household_columns if c not in ("area_id",)]]
+    hh_cols = list(dict.fromkeys(hh_cols))
+    p_cols = list(dict.fromkeys(["household_id", "status", *person_columns]))
+    hq = _state(Household, HouseholdHistory, "household_id", hh_cols, as_of)
+    pq = _state(Person, PersonHistory, "person_id", p_cols, as_of)
+    if household_ids is not None:
+        hsub = hq.subquery()
+        hq = select(hsub).where(hsub.c.household_id.in_(household_ids))
+        sub = pq.subquery()
+        pq = select(sub).where(sub.c.household_id.in_(household_ids))
+    households = _typed_nulls(read_frame(conn, hq), Household)
+    households = households.filter(pl.col("status") == "active").drop("status")
+    persons = _typed_nulls(read_frame(conn, pq), Person)
+    households = _booleans(_dates(households, ["registration_date"]), HOUSEHOLD_BOOLEANS)
+    persons = _booleans(_dates(persons, ["birth_date"]), PERSON_BOOLEANS)
+    return households.sort("household_id"), persons
+
+
+def read_areas(conn: Connection) -> pl.DataFrame:
+    """Every area's id, code, name, level and materialised path."""
+    return read_frame(
+        conn, select(Area.id.label("area_id"), Area.code, Area.name, Area.level, Area.path)
+    )
+
+
+def insert_frame(session: Session, table: Any, frame: pl.DataFrame, *, with_ids: bool) -> pl.Series:
+    """Bulk-insert ``frame`` into ``table`` (COPY / executemany); returns the ids used."""
+    conn = session.connection()
+    ids = pl.Series("id", [], dtype=pl.Int64)
+    if with_ids:
+        ids = allocate_ids(conn, table.__table__, frame.height)
+        frame = frame.with_columns(ids.alias("id"))
+    bulk_insert(conn, table.__table__, frame)
+    return ids
+
+
+def bulk_update(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Update many rows by ``id`` in one executemany (bumping ``version`` when present)."""
+    if not rows:
+        return
+    table = model.__table__
+    keys = [k for k in rows[0] if k != "id"]
+    values: dict[str, Any] = {k: bindparam(f"b_{k}") for k in keys}
+    values["updated_at"] = utcnow()
+    if "version" in table.columns:
+        values["version"] = table.c.version + 1
+    statement = update(table).where(table.c.id == bindparam("b_id")).values(values)
+    session.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+
+class ProgrammeRepository:
+    """ORM queries of programmes, rules, enrolments, cycles and payments."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- programmes and rules --------------------------------------------------------
+
+    def add(self, row: Any) -> Any:
+        """Add and flush ``row``."""
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def programme_by_code(self, code: str) -> Programme | None:
+        """The programme with ``code``."""
+        return self.session.scalars(select(Programme).where(Programme.code == code)).first()
+
+    def programmes(self) -> Sequence[Programme]:
+        """Every programme, by code."""
+        return self.session.scalars(select(Programme).order_by(Programme.code)).all()
+
+    def rules(self, programme_id: int, kind: str | None = None) -> Sequence[ProgrammeRule]:
+        """The rule versions of a programme (of one kind), oldest first."""
+        query = select(ProgrammeRule).where(ProgrammeRule.programme_id == programme_id)
+        if kind is not None:
+            query = query.where(ProgrammeRule.kind == kind)
+        return self.session.scalars(
+            query.order_by(ProgrammeRule.kind, ProgrammeRule.valid_from)
+        ).all()
+
+    def rule(self, rule_id: int) -> ProgrammeRule | None:
+        """One rule version."""
+        return self.session.get(ProgrammeRule, rule_id)
+
+    # --- enrolments ------------------------------------------------------------------
+
+    def enrolment(self, programme_id: int, household_id: int) -> Enrolment | None:
+        """The enrolment of a household in a programme, if any."""
+        return self.session.scalars(
+            select(Enrolment).where(
+                Enrolment.programme_id == programme_id, Enrolment.household_id == household_id
+            )
+        ).first()
+
+    def enrolment_frame(self, programme_id: int, status: str | None = None) -> pl.DataFrame:
+        """Enrolments of a programme as a frame (id, household, status, amount, priority)."""
+        query: Any = select(
+            Enrolment.id.label("enrolment_id"),
+            Enrolment.household_id,
+            Enrolment.status,
+            Enrolment.benefit_amount,
+            Enrolment.priority,
+            Enrolment.waitlist_rank,
+        ).where(Enrolment.programme_id == programme_id)
+        if status is not None:
+            query = query.where(Enrolment.status == status)
+        return read_frame(
+            self.session.connection(),
+            query,
+            {"benefit_amount": pl.Float64, "priority": pl.Float64, "waitlist_rank": pl.Int64},
+        )
+
+    def waitlist(self, programme_id: int, limit: int) -> Sequence[Enrolment]:
+        """Waitlisted enrolments in the order they would be admitted."""
+        return self.session.scalars(
+            select(Enrolment)
+            .where(Enrolment.programme_id == programme_id, Enrolment.status == "waitlisted")
+            .order_by(Enrolment.waitlist_rank)
+            .limit(limit)
+        ).all()
+
+    def update_enrolments(self, rows: list[dict[str, Any]]) -> None:
+        """Bulk update of enrolments by primary key (one executemany)."""
+        bulk_update(self.session, Enrolment, rows)
+
+    def request(self, request_id: int) -> EnrolmentRequest | None:
+        """One enrolment/exit request."""
+        return self.session.get(EnrolmentRequest, request_id)
+
+    def requests(
+        self, programme_id: int, status: str | None = None, batch: str | None = None
+    ) -> Sequence[EnrolmentRequest]:
+        """Requests of a programme, optionally by status and batch."""
+        query = select(EnrolmentRequest).where(EnrolmentRequest.programme_id == programme_id)
+        if status is not None:
+            query = query.where(EnrolmentRequest.status == status)
+        if batch is not None:
+            query = query.where(EnrolmentRequest.batch == batch)
+        return self.session.scalars(query.order_by(EnrolmentRequest.id)).all()
+
+    def pending_request(self, programme_id: int, household_id: int) -> EnrolmentRequest | None:
+        """A pending request for a household, if one exists."""
+        return self.session.scalars(
+            select(EnrolmentRequest).where(
+                EnrolmentRequest.programme_id == programme_id,
+                EnrolmentRequest.household_id == household_id,
+                EnrolmentRequest.status == "pending",
+            )
+        ).first()
+
+    # --- cycles and payments ---------------------------------------------------------
+
+    def cycle(self, cycle_id: int) -> PaymentCycle | None:
+        """One payment cycle."""
+        return self.session.get(PaymentCycle, cycle_id)
+
+    def cycles(self, programme_id: int) -> Sequence[PaymentCycle]:
+        """The cycles of a programme, by period."""
+        return self.session.scalars(
+            select(PaymentCycle)
+            .where(PaymentCycle.programme_id == programme_id)
+            .order_by(PaymentCycle.period)
+        ).all()
+
+    def cycle_by_period(self, programme_id: int, period: str) -> PaymentCycle | None:
+        """The cycle of a programme for ``period``."""
+        return self.session.scalars(
+            select(PaymentCycle).where(
+                PaymentCycle.programme_id == programme_id, PaymentCycle.period == period
+            )
+        ).first()
+
+    def delete_entitlements(self, cycle_id: int) -> None:
+        """Remove a cycle's entitlements (before approval, to recompute them)."""
+        self.session.execute(delete(Entitlement).where(Entitlement.cycle_id == cycle_id))
+
+    def entitlement_frame(self, cycle_id: int) -> pl.DataFrame:
+        """A cycle's entitlements as a frame."""
+        return read_frame(
+            self.session.connection(),
+            select(
+                Entitlement.id.label("entitlement_id"),
+                Entitlement.household_id,
+                Entitlement.enrolment_id,
+                Entitlement.amount,
+                Entitlement.payment_reference,
+                Entitlement.status,
+                Entitlement.paid_amount,
+                Entitlement.reissue_of,
+            )
+            .where(Entitlement.cycle_id == cycle_id)
+            .order_by(Entitlement.id),
+            {"amount": pl.Float64, "paid_amount": pl.Float64, "reissue_of": pl.Int64},
+        )
+
+    def entitlements_by_reference(self, programme_id: int, references: list[str]) -> pl.DataFrame:
+        """Entitlements of a programme with the given payment references."""
+        frames = []
+        conn = self.session.connection()
+        for start in range(0, len(references), 5000):
+            chunk = references[start : start + 5000]
+            frames.append(
+                read_frame(
+                    conn,
+                    select(
+                        Entitlement.id.label("entitlement_id"),
+                        Entitlement.cycle_id,
+                        Entitlement.household_id,
+                        Entitlement.amount,
+                        Entitlement.payment_reference,
+                        Entitlement.status,
+                    ).where(
+                        Entitlement.programme_id == programme_id,
+                        Entitlement.payment_reference.in_(chunk),
+                    ),
+                    {"amount": pl.Float64},
+                )
+            )
+        return pl.concat(frames) if frames else pl.DataFrame()
+
+    def failed_not_reissued(self, programme_id: int, before_period: str) -> pl.DataFrame:
+        """Failed entitlements of earlier cycles that no later entitlement re-issues."""
+        reissued = select(Entitlement.reissue_of).where(Entitlement.reissue_of.is_not(None))
+        return read_frame(
+            self.session.connection(),
+            select(
+                Entitlement.id.label("reissue_of"),
+                Entitlement.enrolment_id,
+                Entitlement.household_id,
+                Entitlement.amount,
+            )
+            .join(PaymentCycle, PaymentCycle.id == Entitlement.cycle_id)
+            .where(
+                Entitlement.programme_id == programme_id,
+                Entitlement.status == "failed",
+                PaymentCycle.period < before_period,
+                Entitlement.id.not_in(reissued),
+            ),
+            {"amount": pl.Float64},
+        )
+
+    def update_entitlements(self, rows: list[dict[str, Any]]) -> None:
+        """Bulk update of entitlements by primary key."""
+        bulk_update(self.session, Entitlement, rows)
+
+    def set_cycle_entitlement_status(self, cycle_id: int, status: str) -> None:
+        """Move every entitlement of a cycle to ``status``."""
+        self.session.execute(
+            update(Entitlement).where(Entitlement.cycle_id == cycle_id).values(status=status)
+        )
+
+    def unmet_conditions(self, programme_id: int, period: str) -> pl.DataFrame:
+        """Conditions not met per household in a period (``household_id``, ``unmet``)."""
+        return read_frame(
+            self.session.connection(),
+            select(ComplianceRecord.household_id, func.count().label("unmet"))
+            .where(
+                ComplianceRecord.programme_id == programme_id,
+                ComplianceRecord.period == period,
+                ComplianceRecord.met.is_(False),
+            )
+            .group_by(ComplianceRecord.household_id),
+        )
+
+    def reconciliation(self, import_id: int) -> ReconciliationImport | None:
+        """One reconciliation import."""
+        return self.session.get(ReconciliationImport, import_id)
+
+    def reconciliation_by_hash(self, cycle_id: int, sha256: str) -> ReconciliationImport | None:
+        """The import of the same file for the cycle, if it was imported before."""
+        return self.session.scalars(
+            select(ReconciliationImport).where(
+                ReconciliationImport.cycle_id == cycle_id,
+                ReconciliationImport.file_sha256 == sha256,
+            )
+        ).first()
+
+    def journey(self, programme_id: int, household_id: int) -> Sequence[JourneyEvent]:
+        """The journey events of a household in a programme, in order."""
+        return self.session.scalars(
+            select(JourneyEvent)
+            .where(
+                JourneyEvent.programme_id == programme_id,
+                JourneyEvent.household_id == household_id,
+            )
+            .order_by(JourneyEvent.event_date, JourneyEvent.id)
+        ).all()

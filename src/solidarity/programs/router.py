@@ -1,0 +1,377 @@
+"""REST routes of programmes under /api/v1/programs; function names are the operation ids."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from fastapi import APIRouter, Body, Depends, File, Query, Request, UploadFile
+from sqlalchemy.orm import Session
+
+from solidarity.config import get_settings
+from solidarity.jobs import service as jobs
+from solidarity.jobs.schemas import JobAccepted
+from solidarity.programs import eligibility, payments, service
+from solidarity.programs.jobs import ENROL, ENTITLEMENTS
+from solidarity.programs.repository import ProgrammeRepository
+from solidarity.programs.schemas import (
+    CycleIn,
+    CycleOut,
+    Decision,
+    EnrolmentOut,
+    EnrolRequest,
+    ExplanationOut,
+    ManualRequestIn,
+    PayrollOut,
+    PreviewOut,
+    ProgrammeIn,
+    ProgrammeOut,
+    ProgrammeUpdate,
+    RecertificationOut,
+    ReconciliationOut,
+    RequestOut,
+    RuleVersionIn,
+    RuleVersionOut,
+)
+from solidarity.rules import RuleError
+from solidarity.web.deps import get_actor, get_session
+
+router = APIRouter(prefix="/api/v1/programs", tags=["programmes"])
+
+
+def _rule_out(version: object) -> RuleVersionOut:
+    out = RuleVersionOut.model_validate(version)
+    try:
+        from solidarity.programs.rules import check_rule
+
+        out.normalised = check_rule(out.expression, out.parameters, out.valid_from).normalised
+    except RuleError:
+        out.normalised = out.expression
+    return out
+
+
+@router.get("", response_model=list[ProgrammeOut])
+def list_programmes(session: Session = Depends(get_session)) -> list[ProgrammeOut]:
+    """List every programme."""
+    return [ProgrammeOut.model_validate(p) for p in service.list_programmes(session)]
+
+
+@router.post("", response_model=ProgrammeOut, status_code=201)
+def create_programme(
+    data: ProgrammeIn, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+) -> ProgrammeOut:
+    """Create a programme."""
+    return ProgrammeOut.model_validate(service.create_programme(session, data, actor))
+
+
+@router.get("/{code}", response_model=ProgrammeOut)
+def get_programme(code: str, session: Session = Depends(get_session)) -> ProgrammeOut:
+    """Show a programme."""
+    return ProgrammeOut.model_validate(service.get_programme(session, code))
+
+
+@router.patch("/{code}", response_model=ProgrammeOut)
+def update_programme(
+    code: str,
+    data: ProgrammeUpdate,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> ProgrammeOut:
+    """Change a programme; ``version`` must be the version read (optimistic locking)."""
+    return ProgrammeOut.model_validate(service.update_programme(session, code, data, actor))
+
+
+@router.get("/{code}/rules", response_model=list[RuleVersionOut])
+def list_rule_versions(
+    code: str, kind: str | None = None, session: Session = Depends(get_session)
+) -> list[RuleVersionOut]:
+    """List a programme's rule versions."""
+    return [_rule_out(v) for v in service.rule_versions(session, code, kind)]
+
+
+@router.post("/{code}/rules", response_model=RuleVersionOut, status_code=201)
+def add_rule_version(
+    code: str,
+    data: RuleVersionIn,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> RuleVersionOut:
+    """Store a rule version; refused with line, column and reason if it does not check."""
+    return _rule_out(service.add_rule_version(session, code, data, actor))
+
+
+@router.get("/{code}/preview", response_model=PreviewOut)
+def preview_eligibility(
+    code: str,
+    as_of: date | None = None,
+    area_level: int = Query(default=0, ge=0),
+    limit: int = Query(default=50, ge=0, le=1000),
+    offset: int = Query(default=0, ge=0),
+    session: Session = Depends(get_session),
+) -> PreviewOut:
+    """Who would be eligible on a date and at what cost (nothing is written)."""
+    programme = service.get_programme(session, code)
+    return eligibility.preview(
+        session,
+        programme,
+        as_of or date.today(),
+        area_level=area_level,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/{code}/enrol", response_model=JobAccepted, status_code=202)
+def enrol_households(
+    code: str,
+    request: Request,
+    data: EnrolRequest = Body(default_factory=EnrolRequest),
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> JobAccepted:
+    """Start a job enrolling every eligible household (or the listed ones)."""
+    service.get_programme(session, code)
+    params = {
+        "programme": code,
+        "as_of": (data.as_of or date.today()).isoformat(),
+        "household_ids": data.household_ids,
+        "actor": actor,
+    }
+    job = jobs.enqueue(session, ENROL, params, actor=actor)
+    return JobAccepted(
+        id=job.id,
+        kind=job.kind,
+        status="queued",
+        url=str(request.url_for("get_job", job_id=job.id)),
+    )
+
+
+@router.get("/{code}/enrolments/{household_id}", response_model=EnrolmentOut)
+def get_enrolment(
+    code: str, household_id: int, session: Session = Depends(get_session)
+) -> EnrolmentOut:
+    """A household's enrolment in a programme."""
+    from solidarity.errors import NotFoundError
+
+    programme = service.get_programme(session, code)
+    found = ProgrammeRepository(session).enrolment(programme.id, household_id)
+    if found is None:
+        raise NotFoundError(f"household {household_id} is not enrolled in '{code}'")
+    return EnrolmentOut.model_validate(found)
+
+
+@router.get("/{code}/waitlist", response_model=list[EnrolmentOut])
+def list_waitlist(
+    code: str,
+    limit: int = Query(default=100, ge=1, le=1000),
+    session: Session = Depends(get_session),
+) -> list[EnrolmentOut]:
+    """The waiting list in admission order."""
+    programme = service.get_programme(session, code)
+    return [
+        EnrolmentOut.model_validate(e)
+        for e in ProgrammeRepository(session).waitlist(programme.id, limit)
+    ]
+
+
+@router.post("/{code}/requests", response_model=RequestOut, status_code=201)
+def request_enrolment_change(
+    code: str,
+    data: ManualRequestIn,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> RequestOut:
+    """File a manual enrolment or exit; another user must approve it."""
+    programme = service.get_programme(session, code)
+    made = eligibility.request_change(
+        session,
+        programme,
+        data.household_id,
+        data.action,
+        data.reason,
+        actor,
+        data.as_of or date.today(),
+    )
+    return RequestOut.model_validate(made)
+
+
+@router.get("/{code}/requests", response_model=list[RequestOut])
+def list_requests(
+    code: str,
+    status: str | None = None,
+    batch: str | None = None,
+    session: Session = Depends(get_session),
+) -> list[RequestOut]:
+    """List enrolment and exit requests."""
+    programme = service.get_programme(session, code)
+    found = ProgrammeRepository(session).requests(programme.id, status, batch)
+    return [RequestOut.model_validate(r) for r in found]
+
+
+@router.post("/{code}/requests/decision", response_model=list[RequestOut])
+def decide_requests(
+    code: str,
+    data: Decision,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> list[RequestOut]:
+    """Approve or reject requests (maker-checker: not your own)."""
+    programme = service.get_programme(session, code)
+    decided = eligibility.decide(
+        session,
+        programme,
+        actor,
+        approve=data.approve,
+        request_ids=data.request_ids,
+        batch=data.batch,
+    )
+    return [RequestOut.model_validate(r) for r in decided]
+
+
+@router.post("/{code}/recertify", response_model=RecertificationOut)
+def recertify_enrolments(
+    code: str,
+    as_of: date | None = None,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> RecertificationOut:
+    """Re-evaluate active enrolments and propose exits (approved separately)."""
+    programme = service.get_programme(session, code)
+    when = as_of or date.today()
+    batch, reviewed, proposals = eligibility.recertify(session, programme, when, actor)
+    return RecertificationOut(
+        programme=code,
+        as_of=when,
+        batch=batch,
+        reviewed=reviewed,
+        proposed_exits=len(proposals),
+        proposals=[RequestOut.model_validate(p) for p in proposals[:1000]],
+    )
+
+
+@router.get("/{code}/explain/{household_id}", response_model=ExplanationOut)
+def explain_household(
+    code: str,
+    household_id: int,
+    as_of: date | None = None,
+    session: Session = Depends(get_session),
+) -> ExplanationOut:
+    """Why a household is or is not eligible, from the rule and registry of a date."""
+    programme = service.get_programme(session, code)
+    return eligibility.explain_household(session, programme, household_id, as_of or date.today())
+
+
+@router.post("/{code}/compliance", status_code=201)
+def upload_compliance(
+    code: str,
+    file: UploadFile = File(...),
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> dict[str, int]:
+    """Store compliance records (CSV: household_id, person_id, condition, period, met)."""
+    programme = service.get_programme(session, code)
+    count = payments.record_compliance(session, programme, file.file.read(), actor)
+    return {"records": count}
+
+
+@router.get("/{code}/cycles", response_model=list[CycleOut])
+def list_cycles(code: str, session: Session = Depends(get_session)) -> list[CycleOut]:
+    """List a programme's payment cycles."""
+    programme = service.get_programme(session, code)
+    return [CycleOut.model_validate(c) for c in ProgrammeRepository(session).cycles(programme.id)]
+
+
+@router.post("/{code}/cycles", response_model=CycleOut, status_code=201)
+def create_cycle(
+    code: str,
+    data: CycleIn,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> CycleOut:
+    """Open a payment cycle."""
+    programme = service.get_programme(session, code)
+    cycle = payments.create_cycle(
+        session, programme, data.period, data.window_start, data.window_end, actor
+    )
+    return CycleOut.model_validate(cycle)
+
+
+@router.get("/cycles/{cycle_id}", response_model=CycleOut)
+def get_cycle(cycle_id: int, session: Session = Depends(get_session)) -> CycleOut:
+    """Show a payment cycle."""
+    return CycleOut.model_validate(payments.get_cycle(session, cycle_id))
+
+
+@router.post("/cycles/{cycle_id}/entitlements", response_model=CycleOut)
+def compute_entitlements(
+    cycle_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+) -> CycleOut:
+    """Compute (or recompute before approval) the cycle's entitlements."""
+    cycle = payments.compute_entitlements(session, payments.get_cycle(session, cycle_id), actor)
+    return CycleOut.model_validate(cycle)
+
+
+@router.post("/cycles/{cycle_id}/entitlements/job", response_model=JobAccepted, status_code=202)
+def compute_entitlements_job(
+    cycle_id: int,
+    request: Request,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> JobAccepted:
+    """Start a job computing the cycle's entitlements (for large programmes)."""
+    payments.get_cycle(session, cycle_id)
+    job = jobs.enqueue(session, ENTITLEMENTS, {"cycle_id": cycle_id, "actor": actor}, actor=actor)
+    return JobAccepted(
+        id=job.id,
+        kind=job.kind,
+        status="queued",
+        url=str(request.url_for("get_job", job_id=job.id)),
+    )
+
+
+@router.post("/cycles/{cycle_id}/approve", response_model=CycleOut)
+def approve_cycle(
+    cycle_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+) -> CycleOut:
+    """Approve the entitlements (not by whoever computed them)."""
+    cycle = payments.approve_cycle(session, payments.get_cycle(session, cycle_id), actor)
+    return CycleOut.model_validate(cycle)
+
+
+@router.post("/cycles/{cycle_id}/payroll", response_model=PayrollOut)
+def generate_payroll(
+    cycle_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+) -> PayrollOut:
+    """Write the payroll CSV and pain.001.001.09 XML (same files on every run)."""
+    out_dir = Path(get_settings().report_dir) / "payroll"
+    return payments.generate_payroll(session, payments.get_cycle(session, cycle_id), out_dir, actor)
+
+
+@router.post(
+    "/cycles/{cycle_id}/reconciliations", response_model=ReconciliationOut, status_code=201
+)
+def import_reconciliation(
+    cycle_id: int,
+    file: UploadFile = File(...),
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
+) -> ReconciliationOut:
+    """Match a provider's payment report; nothing changes until it is accepted."""
+    record = payments.import_reconciliation(
+        session,
+        payments.get_cycle(session, cycle_id),
+        file.filename or "reconciliation.csv",
+        file.file.read(),
+        actor,
+    )
+    return ReconciliationOut.model_validate(record)
+
+
+@router.post("/reconciliations/{import_id}/accept", response_model=ReconciliationOut)
+def accept_reconciliation(
+    import_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+) -> ReconciliationOut:
+    """Apply the matched rows of a reconciliation import."""
+    return ReconciliationOut.model_validate(
+        payments.accept_reconciliation(session, import_id, actor)
+    )

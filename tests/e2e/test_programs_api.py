@@ -1,0 +1,149 @@
+"""The programmes API and CLI as a programme manager drives them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from solidarity.cli.main import app as cli_app
+from solidarity.jobs.worker import Worker
+from solidarity.web.app import create_app
+from tests.integration.test_programs_flow import BENEFIT, CHILD, seed_registry
+
+
+@pytest.fixture
+def client(engine: Engine) -> TestClient:
+    return TestClient(create_app(engine))
+
+
+def _as(actor: str) -> dict[str, str]:
+    return {"X-Actor": actor}
+
+
+def test_programme_life_cycle_over_the_api(
+    engine: Engine, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOLIDARITY_REPORT_DIR", str(tmp_path / "reports"))
+    seed_registry(engine, tmp_path)
+    made = client.post(
+        "/api/v1/programs",
+        json={"code": "CG", "name": "Child grant", "ministry": "Social Affairs"},
+        headers=_as("designer"),
+    )
+    assert made.status_code == 201, made.text
+    stale = client.patch("/api/v1/programs/CG", json={"version": 7, "name": "x"})
+    assert stale.status_code == 412
+    renamed = client.patch("/api/v1/programs/CG", json={"version": 1, "budget_cap": 100000})
+    assert renamed.json()["version"] == 2
+    bad = client.post(
+        "/api/v1/programs/CG/rules",
+        json={
+            "kind": "eligibility",
+            "expression": "registration_date > 3",
+            "valid_from": "2024-01-01",
+        },
+    )
+    assert bad.status_code == 422
+    assert bad.json()["line"] == 1 and bad.json()["column"] == 19
+    for kind, expression, params in (
+        ("eligibility", CHILD, {"threshold": 150}),
+        ("benefit", BENEFIT, {"max_children": 3, "per_child": 40, "deduction": 10}),
+    ):
+        stored = client.post(
+            "/api/v1/programs/CG/rules",
+            json={
+                "kind": kind,
+                "expression": expression,
+                "valid_from": "2024-01-01",
+                "parameters": params,
+            },
+        )
+        assert stored.status_code == 201, stored.text
+    preview = client.get("/api/v1/programs/CG/preview", params={"as_of": "2025-06-30"}).json()
+    assert preview["eligible"] == 4 and len(preview["page"]) == 4
+    started = client.post("/api/v1/programs/CG/enrol", json={"as_of": "2025-06-30"})
+    assert started.status_code == 202
+    assert Worker(engine, "w").run_once() is True
+    job = client.get(f"/api/v1/jobs/{started.json()['id']}").json()
+    assert job["status"] == "succeeded", job
+    assert job["result"]["enrolled"] == 4
+    explained = client.get("/api/v1/programs/CG/explain/1", params={"as_of": "2025-06-30"}).json()
+    assert explained["eligible"] is True and "met" in explained["text"]
+    cycle = client.post(
+        "/api/v1/programs/CG/cycles",
+        json={"period": "2025-07", "window_start": "2025-07-01", "window_end": "2025-07-31"},
+        headers=_as("officer"),
+    ).json()
+    computed = client.post(
+        f"/api/v1/programs/cycles/{cycle['id']}/entitlements", headers=_as("officer")
+    ).json()
+    assert computed["entitlement_count"] == 4 and computed["total_amount"] == 160
+    refused = client.post(f"/api/v1/programs/cycles/{cycle['id']}/approve", headers=_as("officer"))
+    assert refused.status_code == 403
+    approved = client.post(f"/api/v1/programs/cycles/{cycle['id']}/approve", headers=_as("boss"))
+    assert approved.json()["status"] == "approved"
+    payroll = client.post(f"/api/v1/programs/cycles/{cycle['id']}/payroll").json()
+    again = client.post(f"/api/v1/programs/cycles/{cycle['id']}/payroll").json()
+    assert payroll["xml_sha256"] == again["xml_sha256"] and payroll["transactions"] == 4
+    refs = [line.split(",")[0] for line in Path(payroll["csv_path"]).read_text().splitlines()[1:]]
+    report = "payment_reference,status,amount,date,reason\n" + "".join(
+        f"{ref},paid,40,2025-07-03,\n" for ref in refs
+    )
+    report += "UNKNOWN,paid,40,2025-07-03,\n"
+    imported = client.post(
+        f"/api/v1/programs/cycles/{cycle['id']}/reconciliations",
+        files={"file": ("report.csv", report.encode(), "text/csv")},
+    ).json()
+    assert (
+        imported["matched"] == 4 and imported["discrepancies"][0]["problem"] == "unknown_reference"
+    )
+    accepted = client.post(f"/api/v1/programs/reconciliations/{imported['id']}/accept").json()
+    assert accepted["status"] == "accepted"
+    twice = client.post(
+        f"/api/v1/programs/cycles/{cycle['id']}/reconciliations",
+        files={"file": ("report.csv", report.encode(), "text/csv")},
+    ).json()
+    assert twice["id"] == imported["id"]
+
+
+def test_programmes_from_the_command_line(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOLIDARITY_DATABASE_URL", database_url)
+    seed_registry(engine, tmp_path)
+    spec = tmp_path / "programmes.yaml"
+    spec.write_text(
+        f"""
+programmes:
+  - code: CG
+    name: Child grant
+    ministry: Social Affairs
+    lifecycle_group: children
+    rules:
+      - kind: eligibility
+        valid_from: 2024-01-01
+        expression: "{CHILD}"
+        parameters: {{threshold: 150}}
+      - kind: benefit
+        valid_from: 2024-01-01
+        expression: "{BENEFIT}"
+        parameters: {{max_children: 3, per_child: 40, deduction: 10}}
+"""
+    )
+    runner = CliRunner()
+    done = runner.invoke(cli_app, ["programs", "import", str(spec)])
+    assert done.exit_code == 0, done.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: eligibility\nvalid_from: 2030-01-01\nexpression: 'size / 0 > 1'\n")
+    refused = runner.invoke(cli_app, ["programs", "rules", "add", "CG", str(bad)])
+    assert refused.exit_code == 3 and "line 1, column" in refused.output
+    shown = runner.invoke(cli_app, ["programs", "preview", "CG", "--as-of", "2025-06-30", "--json"])
+    assert shown.exit_code == 0 and '"eligible": 4' in shown.output
+    enrolled = runner.invoke(cli_app, ["programs", "enrol", "CG", "--as-of", "2025-06-30"])
+    assert enrolled.exit_code == 0 and "enrolled: 4" in enrolled.output
+    why = runner.invoke(cli_app, ["programs", "explain", "CG", "5", "--as-of", "2025-06-30"])
+    assert why.exit_code == 0 and "not met" in why.output
