@@ -85,7 +85,7 @@ def compiled(hh: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
 
 def hand_written(hh: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
     age = (AS_OF.year - pl.col("birth_date").dt.year()) - (
-        (pl.col("birth_date").dt.month() * 100 + pl.col("birth_date").dt.day())
+        (pl.col("birth_date").dt.month().cast(pl.Int32) * 100 + pl.col("birth_date").dt.day())
         > AS_OF.month * 100 + AS_OF.day
     ).cast(pl.Int32)
     agg = (
@@ -99,7 +99,7 @@ def hand_written(hh: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         hh.lazy()
-        .join(agg, on="household_id", how="left")
+        .join(agg, on="household_id", how="left", maintain_order="left")
         .with_columns(
             pl.when((pl.col("income") / pl.col("size") < THRESHOLD) & (pl.col("children") >= 1))
             .then(pl.min_horizontal(pl.col("children"), 3) * AMOUNT)
@@ -169,9 +169,10 @@ def openfisca(hh: pl.DataFrame, persons: pl.DataFrame) -> dict[str, Any]:
         ages = (
             AS_OF.year
             - birth.dt.year()
-            - ((birth.dt.month() * 100 + birth.dt.day()) > AS_OF.month * 100 + AS_OF.day).cast(
-                pl.Int32
-            )
+            - (
+                (birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day())
+                > AS_OF.month * 100 + AS_OF.day
+            ).cast(pl.Int32)
         ).to_numpy()
         builder = SimulationBuilder()
         builder.create_entities(system)
