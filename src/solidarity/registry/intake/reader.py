@@ -16,6 +16,8 @@ SUPPORTED = {".csv", ".xlsx", ".parquet"}
 #: The column an error file adds; ignored when the corrected file is re-imported.
 ERRORS_COLUMN = "import_errors"
 ROW = "_row"
+#: Rows read at a time: bounds the memory of raw text during intake.
+CHUNK_ROWS = 200_000
 
 
 @dataclass
@@ -170,12 +172,23 @@ def map_table(
     return mapped, ignored
 
 
-def collect(table: MappedTable, plan: pl.LazyFrame) -> pl.DataFrame:
-    """Run ``plan`` (built on ``table``) with the streaming engine; refuse unreadable data."""
+def collect(table: MappedTable, plan: pl.LazyFrame, chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
+    """Run ``plan`` (built on ``table``) over the file in slices of ``chunk_rows``.
+
+    Only one slice of raw text is in memory at a time; what stays is the typed
+    result. Unreadable data and empty tables are refused.
+    """
+    parts: list[pl.DataFrame] = []
     try:
-        frame = plan.collect(engine="streaming")
+        while True:
+            part = plan.slice(len(parts) * chunk_rows, chunk_rows).collect()
+            if part.height or not parts:
+                parts.append(part)
+            if part.height < chunk_rows:
+                break
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise _refuse(table.file, f"cannot read the file: {exc}") from exc
+    frame = pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
     if frame.height == 0:
         raise _refuse(table.file, f"'{table.name}' has no data rows")
     return frame

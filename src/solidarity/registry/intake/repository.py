@@ -85,17 +85,26 @@ class ImportRunRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def page(self, limit: int, offset: int) -> tuple[Sequence[ImportRun], int]:
-        """One page of runs and the total count."""
-        total = self.session.scalar(select(func.count()).select_from(ImportRun)) or 0
+    def page(
+        self, limit: int, offset: int, created_by: str | None = None
+    ) -> tuple[Sequence[ImportRun], int]:
+        """One page of runs and the total count (only ``created_by``'s runs if given)."""
+        conditions = [] if created_by is None else [ImportRun.created_by == created_by]
+        total = (
+            self.session.scalar(select(func.count()).select_from(ImportRun).where(*conditions)) or 0
+        )
         rows = self.session.scalars(
-            select(ImportRun).order_by(ImportRun.id.desc()).limit(limit).offset(offset)
+            select(ImportRun)
+            .where(*conditions)
+            .order_by(ImportRun.id.desc())
+            .limit(limit)
+            .offset(offset)
         ).all()
         return rows, total
 
-    def get(self, run_id: int) -> ImportRun:
-        """The run ``run_id``, or NotFoundError."""
+    def get(self, run_id: int, created_by: str | None = None) -> ImportRun:
+        """The run ``run_id`` (only if ``created_by`` made it, when given), or NotFoundError."""
         run = self.session.get(ImportRun, run_id)
-        if run is None:
+        if run is None or (created_by is not None and run.created_by != created_by):
             raise NotFoundError(f"import run {run_id} does not exist")
         return run

@@ -173,6 +173,7 @@ def import_files(
     progress: Progress | None = None,
     today: date | None = None,
     batch_households: int | None = None,
+    area_scope: Sequence[str] | None = None,
 ) -> ImportOutcome:
     """Validate and import household and person files into the registry.
 
@@ -191,6 +192,8 @@ def import_files(
         progress: Called with (phase, done, total).
         today: The date "future" is judged against (default: today, UTC).
         batch_households: Households per committed batch.
+        area_scope: Area path prefixes the importer is responsible for; a household
+            in another area is an error (``None``: national).
 
     Returns:
         The outcome; ``status`` is ``refused`` when nothing was written because of errors.
@@ -238,6 +241,13 @@ def import_files(
         session.flush()
         run_id = run.id
         area_ids = AreaRepository(session).codes_to_ids()
+        in_scope = None
+        if area_scope is not None:
+            in_scope = {
+                a.code
+                for a in AreaRepository(session).list()
+                if any(a.path.startswith(prefix) for prefix in area_scope)
+            }
         done_keys = repository.existing_household_keys(session.connection(), source)
 
     def typed(
@@ -273,7 +283,7 @@ def import_files(
         checks = [c.filter(keep) for c in checks]
 
     report("validating", 0, 1)
-    checks += validation.check_households(hh, hh.frame, area_ids)
+    checks += validation.check_households(hh, hh.frame, area_ids, in_scope)
     hh_keys = hh.frame.get_column(HOUSEHOLD_KEY).drop_nulls()
     checks += validation.check_members(
         people, people.frame, hh_keys, today, combined=data.households is None
