@@ -7,6 +7,7 @@ import typer
 from solidarity.cli import serve
 from solidarity.db.cli import app as db_app
 from solidarity.jobs.cli import app as jobs_app
+from solidarity.linkage.cli import app as linkage_app
 from solidarity.programs.cli import app as programs_app
 from solidarity.registry.cli import app as registry_app
 from solidarity.rules.cli import app as rules_app
@@ -16,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Solidarity social protection infor
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(linkage_app, name="linkage")
 app.add_typer(programs_app, name="programs")
 app.add_typer(rules_app, name="rules")
 app.add_typer(synth_app, name="synth")

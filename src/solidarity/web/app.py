@@ -75,6 +75,7 @@ def registry_counts(session: Session) -> dict[str, int]:
 def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app bound to ``engine`` (default: the configured database)."""
     from solidarity.jobs.router import router as jobs_router
+    from solidarity.linkage.router import router as linkage_router
     from solidarity.programs.router import router as programs_router
     from solidarity.registry.imports_router import router as imports_router
     from solidarity.registry.router import router as registry_router
@@ -103,6 +104,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(imports_router)
     app.include_router(jobs_router)
+    app.include_router(linkage_router)
     app.include_router(programs_router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 

@@ -1,0 +1,1 @@
+"""Deduplication of the registry and linkage of outside lists (Splink), review queue, merges."""
