@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -102,3 +104,151 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+# --- governance: accounts, sign-in and authenticated API clients ------------------------
+
+#: Password of every account the fixtures create.
+TEST_PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def _governance_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    # Keys in the test's own directory; cheap Argon2 so that accounts are quick to make.
+    monkeypatch.setenv("SOLIDARITY_KEY_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("SOLIDARITY_ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("SOLIDARITY_ARGON2_MEMORY_KIB", "64")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def make_account(engine: Engine) -> Callable[..., str]:
+    """Create an account: ``make_account("kato", "registration_officer", "R01-D01")``.
+
+    The area (national when omitted) must exist. Returns the username; the
+    password is ``TEST_PASSWORD``.
+    """
+    from solidarity.db.engine import unit_of_work
+    from solidarity.governance.schemas import GrantIn
+    from solidarity.governance.service import create_user
+
+    def make(
+        username: str,
+        role: str | tuple[str, ...] | None = None,
+        area: str | None = None,
+        programmes: list[str] | None = None,
+    ) -> str:
+        names = (role,) if isinstance(role, str) else role or ()
+        grants = [GrantIn(role=r, area_code=area, programme_codes=programmes) for r in names]
+        with unit_of_work(engine) as s:
+            create_user(
+                s,
+                username=username,
+                display_name=username,
+                password=TEST_PASSWORD,
+                actor="test",
+                grants=grants,
+            )
+        return username
+
+    return make
+
+
+@pytest.fixture
+def api(engine: Engine) -> FastAPI:
+    """The application on ``engine`` (one per test, shared by the test's clients)."""
+    from solidarity.web.app import create_app
+
+    return create_app(engine)
+
+
+@pytest.fixture
+def anonymous(api: FastAPI) -> TestClient:
+    """A client that has not signed in (HTTPS, so that secure cookies are kept)."""
+    return TestClient(api, base_url="https://testserver")
+
+
+@pytest.fixture
+def client_as(api: FastAPI, make_account: Callable[..., str]) -> Callable[..., TestClient]:
+    """A signed-in client of an account with a role (or a tuple of roles), made on first use.
+
+    ``client_as("registration_officer", "R01-D01", username="officer")`` signs in
+    (creating the account if needed) and sends the session's CSRF token with
+    every request. The username defaults to the role (plus ``@area``).
+    """
+    created: set[str] = set()
+
+    def sign_in(
+        role: str | tuple[str, ...],
+        area: str | None = None,
+        *,
+        username: str | None = None,
+        programmes: list[str] | None = None,
+    ) -> TestClient:
+        label = role if isinstance(role, str) else "+".join(role)
+        name = username or (label if area is None else f"{label}@{area}")
+        if name not in created:
+            make_account(name, role, area, programmes)
+            created.add(name)
+        client = TestClient(api, base_url="https://testserver")
+        response = client.post(
+            "/api/v1/auth/login", json={"username": name, "password": TEST_PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def role_clients(client_as: Callable[..., TestClient]) -> dict[str, TestClient]:
+    """One national, signed-in client per role (machine-client ``partner`` excluded)."""
+    from solidarity.governance.roles import roles
+
+    return {role: client_as(role) for role in roles() if role != "partner"}
+
+
+@pytest.fixture
+def partner_client(api: FastAPI, engine: Engine) -> Callable[..., TestClient]:
+    """A client holding a bearer token of a new machine client (role ``partner`` by default).
+
+    ``partner_client(roles=["partner"], area=None, agency=None, scope=None)``.
+    """
+    from solidarity.db.engine import unit_of_work
+    from solidarity.governance.schemas import GrantIn
+    from solidarity.governance.service import create_client
+
+    count = 0
+
+    def make(
+        roles: tuple[str, ...] = ("partner",),
+        area: str | None = None,
+        agency: str | None = None,
+        scope: str | None = None,
+    ) -> TestClient:
+        nonlocal count
+        count += 1
+        client_id = f"client-{count}"
+        with unit_of_work(engine) as s:
+            _user, secret = create_client(
+                s,
+                client_id=client_id,
+                display_name=client_id,
+                actor="test",
+                grants=[GrantIn(role=r, area_code=area) for r in roles],
+                agency_code=agency,
+            )
+        client = TestClient(api, base_url="https://testserver")
+        form = {"grant_type": "client_credentials", "client_id": client_id}
+        form["client_secret"] = secret
+        if scope:
+            form["scope"] = scope
+        response = client.post("/oauth2/client/token", data=form)
+        assert response.status_code == 200, response.text
+        client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return client
+
+    return make

@@ -31,6 +31,31 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=500, ge=1)
     max_age_years: int = Field(default=120, ge=50, le=150)
 
+    # Governance: sign-in, tokens, keys, hardening (see docs/security.md).
+    key_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "var" / "keys",
+        description="Where the token signing keys and the session secret are kept",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Secret signing session cookies and keying pseudonyms (else kept in key_dir)",
+    )
+    jwt_private_key: str | None = Field(
+        default=None, description="PEM RSA private key signing access tokens (else in key_dir)"
+    )
+    token_issuer: str = Field(default="solidarity")
+    token_minutes: int = Field(default=10, ge=1, le=1440)
+    session_hours: float = Field(default=8.0, gt=0, le=168)
+    cookie_secure: bool = Field(default=True, description="Send the session cookie only on HTTPS")
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    login_rate_per_minute: float = Field(default=10.0, gt=0)
+    login_burst: int = Field(default=5, ge=1)
+    hsts: bool = Field(default=False, description="Send Strict-Transport-Security (TLS only)")
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -58,10 +59,12 @@ def test_not_ready_when_the_database_is_unreachable() -> None:
     assert "unreachable" in response.json()["detail"]
 
 
-def test_jobs_api_lists_shows_cancels_and_retries(engine: Engine) -> None:
+def test_jobs_api_lists_shows_cancels_and_retries(
+    engine: Engine, client_as: Callable[..., TestClient]
+) -> None:
     with unit_of_work(engine) as session:
         job_id = service.enqueue(session, "test.api", {"n": 1}, actor="officer").id
-    client = TestClient(create_app(engine))
+    client = client_as("data_steward", username="steward")  # jobs.manage: every job
 
     page = client.get("/api/v1/jobs", params={"status": "queued"}).json()
     assert page["total"] == 1
@@ -73,8 +76,9 @@ def test_jobs_api_lists_shows_cancels_and_retries(engine: Engine) -> None:
         "officer",
     )
 
-    cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel", headers={"X-Actor": "steward"})
+    cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel")
     assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["message"] == "cancelled by steward"
     again = client.post(f"/api/v1/jobs/{job_id}/cancel")
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
@@ -83,6 +87,17 @@ def test_jobs_api_lists_shows_cancels_and_retries(engine: Engine) -> None:
     missing = client.get("/api/v1/jobs/999999")
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
     assert client.get("/api/v1/jobs", params={"status": "lost"}).status_code == 422
+
+
+def test_jobs_of_others_are_hidden_without_jobs_manage(
+    engine: Engine, client_as: Callable[..., TestClient]
+) -> None:
+    with unit_of_work(engine) as session:
+        theirs = service.enqueue(session, "test.api", {}, actor="someone.else").id
+    officer = client_as("registration_officer", username="kato")
+    assert officer.get("/api/v1/jobs").json()["total"] == 0
+    assert officer.get(f"/api/v1/jobs/{theirs}").status_code == 404
+    assert officer.post(f"/api/v1/jobs/{theirs}/cancel").status_code == 404
 
 
 def test_openapi_names_operations_after_their_functions(engine: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +14,19 @@ from solidarity.config import get_settings
 from solidarity.db.engine import unit_of_work
 from solidarity.jobs.worker import Worker
 from solidarity.registry.imports_router import safe_filename
-from solidarity.web.app import create_app, registry_counts
+from solidarity.web.app import registry_counts
 from tests.registry_files import load_test_areas, registry_files
 
 
 @pytest.fixture
-def client(engine: Engine) -> TestClient:
-    return TestClient(create_app(engine))
+def client(client_as: Callable[..., TestClient]) -> TestClient:
+    """A national registration officer."""
+    return client_as("registration_officer", username="officer")
 
 
 def _upload(client: TestClient, *paths: Path, **form: Any) -> Any:
     files = [("files", (p.name, p.read_bytes(), "text/csv")) for p in paths]
-    return client.post("/api/v1/imports", files=files, data=form, headers={"X-Actor": "officer"})
+    return client.post("/api/v1/imports", files=files, data=form)
 
 
 def test_an_uploaded_import_runs_in_the_worker(

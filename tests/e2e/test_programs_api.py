@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,28 +12,38 @@ from typer.testing import CliRunner
 
 from solidarity.cli.main import app as cli_app
 from solidarity.jobs.worker import Worker
-from solidarity.web.app import create_app
 from tests.integration.test_programs_flow import BENEFIT, CHILD, seed_registry
 
 
 @pytest.fixture
-def client(engine: Engine) -> TestClient:
-    return TestClient(create_app(engine))
+def people(client_as: Callable[..., TestClient]) -> Callable[[str], TestClient]:
+    """Signed-in national programme managers by username."""
+    signed_in: dict[str, TestClient] = {}
+
+    def who(username: str) -> TestClient:
+        if username not in signed_in:
+            signed_in[username] = client_as("programme_manager", username=username)
+        return signed_in[username]
+
+    return who
 
 
-def _as(actor: str) -> dict[str, str]:
-    return {"X-Actor": actor}
+@pytest.fixture
+def client(people: Callable[[str], TestClient]) -> TestClient:
+    return people("manager")
 
 
 def test_programme_life_cycle_over_the_api(
-    engine: Engine, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    client: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    people: Callable[[str], TestClient],
 ) -> None:
     monkeypatch.setenv("SOLIDARITY_REPORT_DIR", str(tmp_path / "reports"))
     seed_registry(engine, tmp_path)
-    made = client.post(
-        "/api/v1/programs",
-        json={"code": "CG", "name": "Child grant", "ministry": "Social Affairs"},
-        headers=_as("designer"),
+    made = people("designer").post(
+        "/api/v1/programs", json={"code": "CG", "name": "Child grant", "ministry": "Social Affairs"}
     )
     assert made.status_code == 201, made.text
     stale = client.patch("/api/v1/programs/CG", json={"version": 7, "name": "x"})
@@ -73,18 +84,19 @@ def test_programme_life_cycle_over_the_api(
     assert job["result"]["enrolled"] == 4
     explained = client.get("/api/v1/programs/CG/explain/1", params={"as_of": "2025-06-30"}).json()
     assert explained["eligible"] is True and "met" in explained["text"]
-    cycle = client.post(
-        "/api/v1/programs/CG/cycles",
-        json={"period": "2025-07", "window_start": "2025-07-01", "window_end": "2025-07-31"},
-        headers=_as("officer"),
-    ).json()
-    computed = client.post(
-        f"/api/v1/programs/cycles/{cycle['id']}/entitlements", headers=_as("officer")
-    ).json()
+    cycle = (
+        people("officer")
+        .post(
+            "/api/v1/programs/CG/cycles",
+            json={"period": "2025-07", "window_start": "2025-07-01", "window_end": "2025-07-31"},
+        )
+        .json()
+    )
+    computed = people("officer").post(f"/api/v1/programs/cycles/{cycle['id']}/entitlements").json()
     assert computed["entitlement_count"] == 4 and computed["total_amount"] == 160
-    refused = client.post(f"/api/v1/programs/cycles/{cycle['id']}/approve", headers=_as("officer"))
+    refused = people("officer").post(f"/api/v1/programs/cycles/{cycle['id']}/approve")
     assert refused.status_code == 403
-    approved = client.post(f"/api/v1/programs/cycles/{cycle['id']}/approve", headers=_as("boss"))
+    approved = people("boss").post(f"/api/v1/programs/cycles/{cycle['id']}/approve")
     assert approved.json()["status"] == "approved"
     payroll = client.post(f"/api/v1/programs/cycles/{cycle['id']}/payroll").json()
     again = client.post(f"/api/v1/programs/cycles/{cycle['id']}/payroll").json()

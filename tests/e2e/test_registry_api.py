@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from solidarity.db.engine import unit_of_work
-from solidarity.web.app import create_app
 from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 PROBLEM = "application/problem+json"
@@ -22,13 +21,20 @@ def reg(engine: Engine) -> TinyRegistry:
 
 
 @pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine)) as test_client:
-        yield test_client
+def officer(reg: TinyRegistry, client_as: Callable[..., TestClient]) -> TestClient:
+    # Also a supervisor, so that approving their own request meets maker-checker.
+    return client_as(("registration_officer", "supervisor"), username="officer")
 
 
-def _as(actor: str) -> dict[str, str]:
-    return {"X-Actor": actor}
+@pytest.fixture
+def supervisor(reg: TinyRegistry, client_as: Callable[..., TestClient]) -> TestClient:
+    return client_as("supervisor", username="supervisor")
+
+
+@pytest.fixture
+def client(officer: TestClient) -> TestClient:
+    """A national registration officer: reads everything, files change requests."""
+    return officer
 
 
 def test_areas_endpoints(client: TestClient, reg: TinyRegistry) -> None:
@@ -69,9 +75,11 @@ def test_search_and_detail(client: TestClient, reg: TinyRegistry) -> None:
     assert bad.json()["errors"][0]["field"].endswith("min_age")
 
 
-def test_change_request_lifecycle(client: TestClient, reg: TinyRegistry) -> None:
+def test_change_request_lifecycle(
+    client: TestClient, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
+) -> None:
     etag = client.get(f"/api/v1/households/{reg.okello}").headers["etag"].strip('"')
-    created = client.post(
+    created = officer.post(
         "/api/v1/change-requests",
         json={
             "kind": "update_fields",
@@ -79,30 +87,25 @@ def test_change_request_lifecycle(client: TestClient, reg: TinyRegistry) -> None
             "payload": {"household": {"roof": "tiles"}, "base_version": int(etag)},
             "reason": "home visit",
         },
-        headers=_as("officer"),
     )
     assert created.status_code == 201, created.text
     request = created.json()
     assert (request["status"], request["requested_by"]) == ("submitted", "officer")
 
-    own = client.post(f"/api/v1/change-requests/{request['id']}/approve", headers=_as("officer"))
+    own = officer.post(f"/api/v1/change-requests/{request['id']}/approve")
     assert own.status_code == 403
     assert own.headers["content-type"] == PROBLEM
     assert "maker-checker" in own.json()["detail"]
 
-    approved = client.post(
-        f"/api/v1/change-requests/{request['id']}/approve",
-        json={"reason": "photo checked"},
-        headers=_as("supervisor"),
+    approved = supervisor.post(
+        f"/api/v1/change-requests/{request['id']}/approve", json={"reason": "photo checked"}
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "applied"
     assert approved.json()["result"]["household_version"] == 2
     assert approved.json()["applied_at"].endswith("Z")  # UTC on both databases
 
-    again = client.post(
-        f"/api/v1/change-requests/{request['id']}/approve", headers=_as("supervisor")
-    )
+    again = supervisor.post(f"/api/v1/change-requests/{request['id']}/approve")
     assert again.status_code == 409
     assert again.json()["status"] == 409
 
@@ -122,57 +125,52 @@ def test_change_request_lifecycle(client: TestClient, reg: TinyRegistry) -> None
     )
 
 
-def test_stale_base_version_is_refused(client: TestClient, reg: TinyRegistry) -> None:
+def test_stale_base_version_is_refused(
+    client: TestClient, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
+) -> None:
     ids = []
     for roof in ("tiles", "concrete"):
-        response = client.post(
+        response = officer.post(
             "/api/v1/change-requests",
             json={
                 "kind": "update_fields",
                 "household_id": reg.mwangi,
                 "payload": {"household": {"roof": roof}},
             },
-            headers=_as("officer"),
         )
         ids.append(response.json()["id"])
-    assert client.post(
-        f"/api/v1/change-requests/{ids[0]}/approve", headers=_as("supervisor")
-    ).is_success
-    stale = client.post(f"/api/v1/change-requests/{ids[1]}/approve", headers=_as("supervisor"))
+    assert supervisor.post(f"/api/v1/change-requests/{ids[0]}/approve").is_success
+    stale = supervisor.post(f"/api/v1/change-requests/{ids[1]}/approve")
     assert stale.status_code == 412
     assert stale.json()["current_version"] == 2
     assert client.get(f"/api/v1/households/{reg.mwangi}").json()["roof"] == "tiles"
     assert client.get(f"/api/v1/change-requests/{ids[1]}").json()["status"] == "submitted"
 
 
-def test_reject_and_validation_problems(client: TestClient, reg: TinyRegistry) -> None:
-    invalid = client.post(
+def test_reject_and_validation_problems(
+    client: TestClient, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
+) -> None:
+    invalid = officer.post(
         "/api/v1/change-requests",
         json={
             "kind": "remove_member",
             "household_id": reg.ali,
             "payload": {"person_id": reg.amina, "removal_reason": "bored"},
         },
-        headers=_as("officer"),
     )
     assert invalid.status_code == 422
     assert invalid.headers["content-type"] == PROBLEM
     fields = {e["field"] for e in invalid.json()["errors"]}
     assert fields == {"person_id", "removal_reason"}
 
-    created = client.post(
+    created = officer.post(
         "/api/v1/change-requests",
         json={"kind": "move_household", "household_id": reg.ali, "payload": {"area_code": "R01"}},
-        headers=_as("officer"),
     ).json()
-    no_reason = client.post(
-        f"/api/v1/change-requests/{created['id']}/reject", json={}, headers=_as("supervisor")
-    )
+    no_reason = supervisor.post(f"/api/v1/change-requests/{created['id']}/reject", json={})
     assert no_reason.status_code == 422
-    rejected = client.post(
-        f"/api/v1/change-requests/{created['id']}/reject",
-        json={"reason": "address not verified"},
-        headers=_as("supervisor"),
+    rejected = supervisor.post(
+        f"/api/v1/change-requests/{created['id']}/reject", json={"reason": "address not verified"}
     )
     assert rejected.json()["status"] == "rejected"
     assert rejected.json()["decision_reason"] == "address not verified"

@@ -6,6 +6,7 @@ import typer
 
 from solidarity.cli import serve
 from solidarity.db.cli import app as db_app
+from solidarity.governance.cli import audit_app, clients_app, keys_app, users_app
 from solidarity.jobs.cli import app as jobs_app
 from solidarity.linkage.cli import app as linkage_app
 from solidarity.programs.cli import app as programs_app
@@ -21,6 +22,10 @@ app.add_typer(linkage_app, name="linkage")
 app.add_typer(programs_app, name="programs")
 app.add_typer(rules_app, name="rules")
 app.add_typer(synth_app, name="synth")
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(serve.demo)

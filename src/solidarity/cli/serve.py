@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
@@ -69,6 +69,8 @@ class DemoSetup:
     households: int
     persons: int
     areas: int
+    #: Demo accounts: (username, password, role, scope).
+    accounts: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def prepare_demo(
@@ -140,6 +142,10 @@ def prepare_demo(
         say(f"registry already holds {before['households']:,} households: import skipped")
     with unit_of_work(engine) as session:
         after = registry_counts(session)
+    with unit_of_work(engine) as session:
+        from solidarity.governance.service import ensure_demo_users
+
+        accounts = ensure_demo_users(session)
     return DemoSetup(
         country_dir=country,
         generated=generated,
@@ -148,6 +154,7 @@ def prepare_demo(
         households=after["households"],
         persons=after["persons"],
         areas=after["areas"],
+        accounts=accounts,
     )
 
 
@@ -164,6 +171,16 @@ def _progress_printer(say: Callable[[str], None]) -> Callable[[str, int, int], N
     return report
 
 
+def _print_accounts(accounts: list[tuple[str, str, str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table("username", "password", "role", "scope", title="Demo accounts (sign in at /)")
+    for username, password, role, scope in accounts:
+        table.add_row(username, password, role, scope)
+    console.print(table)
+    console.print("These passwords are for the demo only: never deploy them.\n")
+
+
 def demo(
     households: int = typer.Option(10_000, min=1, help="Households in the synthetic country"),
     directory: Path = typer.Option(
@@ -178,6 +195,9 @@ def demo(
     os.environ.setdefault("SOLIDARITY_DATABASE_URL", f"sqlite:///{directory / 'solidarity.db'}")
     os.environ.setdefault("SOLIDARITY_UPLOAD_DIR", str(directory / "uploads"))
     os.environ.setdefault("SOLIDARITY_REPORT_DIR", str(directory / "reports"))
+    os.environ.setdefault("SOLIDARITY_KEY_DIR", str(directory / "keys"))
+    # The demo serves plain HTTP: a Secure cookie would never come back.
+    os.environ.setdefault("SOLIDARITY_COOKIE_SECURE", "false")
 
     import uvicorn
 
@@ -203,8 +223,7 @@ def demo(
     console.print(
         f"\n[bold]Open http://{host}:{port}/[/] (API reference: http://{host}:{port}/docs)"
     )
-    console.print("Sign-in and the demo users arrive with the governance work; for now the")
-    console.print("API names the caller with the X-Actor header.\n")
+    _print_accounts(setup.accounts)
     try:
         uvicorn.run(create_app(engine), host=host, port=port)
     finally:

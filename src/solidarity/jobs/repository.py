@@ -43,9 +43,12 @@ class JobRepository:
         kind: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        created_by: str | None = None,
     ) -> tuple[Sequence[Job], int]:
         """A page of jobs, newest first, and how many match in all."""
         conditions = []
+        if created_by is not None:
+            conditions.append(Job.created_by == created_by)
         if status is not None:
             conditions.append(Job.status == status)
         if kind is not None:

@@ -127,14 +127,14 @@ def enqueue(
     return JobRepository(session).add(job)
 
 
-def get_job(session: Session, job_id: int) -> Job:
-    """The job with ``job_id``.
+def get_job(session: Session, job_id: int, owner: str | None = None) -> Job:
+    """The job with ``job_id`` (when ``owner`` is given, only if that account created it).
 
     Raises:
-        NotFoundError: there is no such job.
+        NotFoundError: there is no such job, or ``owner`` did not create it.
     """
     job = JobRepository(session).get(job_id)
-    if job is None:
+    if job is None or (owner is not None and job.created_by != owner):
         raise NotFoundError(f"job {job_id} does not exist")
     return job
 
@@ -146,9 +146,12 @@ def list_jobs(
     kind: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    owner: str | None = None,
 ) -> tuple[Sequence[Job], int]:
-    """A page of jobs, newest first, and the number matching."""
-    return JobRepository(session).page(status=status, kind=kind, limit=limit, offset=offset)
+    """A page of jobs, newest first, and the number matching (only ``owner``'s if given)."""
+    return JobRepository(session).page(
+        status=status, kind=kind, limit=limit, offset=offset, created_by=owner
+    )
 
 
 def cancel(session: Session, job_id: int, *, actor: str = "system") -> Job:

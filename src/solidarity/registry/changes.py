@@ -11,7 +11,7 @@ in ``docs/data-model.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -812,13 +812,25 @@ def reject_change_request(
     return request
 
 
-def get_change_request(session: Session, change_request_id: int) -> ChangeRequest:
+def get_change_request(
+    session: Session, change_request_id: int, scope: Sequence[str] | None = None
+) -> ChangeRequest:
     """The change request ``change_request_id``.
 
+    Args:
+        session: The unit of work.
+        change_request_id: The request.
+        scope: Area path prefixes the reader may see; a request about a household
+            outside them is "not found" (``None``: national).
+
     Raises:
-        NotFoundError: No such request.
+        NotFoundError: No such request, or it lies outside ``scope``.
     """
     request = ChangeRequestRepository(session).get(change_request_id)
+    if request is not None and scope is not None:
+        path = AreaRepository(session).path_of(request.area_id) if request.area_id else None
+        if path is None or not any(path.startswith(prefix) for prefix in scope):
+            request = None
     if request is None:
         raise NotFoundError(f"change request {change_request_id} not found")
     return request
@@ -831,11 +843,15 @@ def list_change_requests(
     household_id: int | None = None,
     page: int = 1,
     page_size: int = 50,
+    scope: Sequence[str] | None = None,
 ) -> Page[ChangeRequestOut]:
-    """Change requests, newest first, optionally of one status or household."""
+    """Change requests, newest first, optionally of one status or household.
+
+    Only requests about households in ``scope`` are listed and counted.
+    """
     size = max(1, min(page_size, get_settings().page_size_max))
     rows, total = ChangeRequestRepository(session).page(
-        status=status, household_id=household_id, page=page, page_size=size
+        status=status, household_id=household_id, page=page, page_size=size, scope_paths=scope
     )
     return Page[ChangeRequestOut](
         items=[ChangeRequestOut.model_validate(r) for r in rows],

@@ -14,7 +14,7 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
@@ -23,13 +23,23 @@ from sqlalchemy.orm import Session
 
 from solidarity.config import get_settings
 from solidarity.errors import NotFoundError, SolidarityError, ValidationFailed
+from solidarity.governance import audit
+from solidarity.governance.principal import Principal
 from solidarity.jobs import service as jobs
 from solidarity.jobs.schemas import JobAccepted
 from solidarity.jobs.service import JobContext
 from solidarity.registry.intake.repository import ImportRunRepository
-from solidarity.web.deps import get_actor, get_session
+from solidarity.web.deps import get_session, require
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+
+Importer = Annotated[Principal, Depends(require("registry.import"))]
+
+
+def _owner(principal: Principal) -> str | None:
+    # Import runs are followed by who started them; job managers see every run.
+    return None if principal.has("jobs.manage") else principal.username
+
 
 #: Job kind run by :func:`run_import` (registered in ``solidarity.jobs.handlers``).
 IMPORT_KIND = "registry.import"
@@ -199,9 +209,13 @@ def create_import(
         default=False, description="Import the valid households and reject the others"
     ),
     session: Session = Depends(get_session),
-    actor: str = Depends(get_actor),
+    importer: Principal = Depends(require("registry.import")),
 ) -> JobAccepted:
-    """Upload files to import and queue the import; follow it at the returned URL."""
+    """Upload files to import and queue the import; follow it at the returned URL.
+
+    Households of areas outside the importer's own are refused row by row.
+    """
+    actor = importer.username
     if not 1 <= len(files) <= 2:
         raise ValidationFailed(
             "send one combined file or two files (households and persons)",
@@ -218,8 +232,17 @@ def create_import(
             "source": source,
             "accept_valid": accept_valid,
             "actor": actor,
+            "area_scope": list(importer.area_paths) if importer.area_paths is not None else None,
         },
         actor=actor,
+    )
+    audit.record_for(
+        session,
+        importer,
+        "registry.import_queued",
+        "job",
+        job.id,
+        {"files": [path.name for path in stored], "source": source},
     )
     url = f"/api/v1/jobs/{job.id}"
     response.headers["Location"] = url
@@ -228,12 +251,13 @@ def create_import(
 
 @router.get("", response_model=ImportRunPage)
 def list_imports(
+    importer: Importer,
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
     session: Session = Depends(get_session),
 ) -> ImportRunPage:
     """List import runs, newest first, with their counts."""
-    runs, total = ImportRunRepository(session).page(limit, offset)
+    runs, total = ImportRunRepository(session).page(limit, offset, _owner(importer))
     return ImportRunPage(
         items=[ImportRunOut.model_validate(run) for run in runs],
         total=total,
@@ -243,9 +267,13 @@ def list_imports(
 
 
 @router.get("/{import_id}", response_model=ImportRunOut)
-def get_import(import_id: int, session: Session = Depends(get_session)) -> ImportRunOut:
+def get_import(
+    import_id: int, importer: Importer, session: Session = Depends(get_session)
+) -> ImportRunOut:
     """Show one import run with its report (counts and the first errors)."""
-    return ImportRunOut.model_validate(ImportRunRepository(session).get(import_id))
+    return ImportRunOut.model_validate(
+        ImportRunRepository(session).get(import_id, _owner(importer))
+    )
 
 
 @router.get(
@@ -253,9 +281,11 @@ def get_import(import_id: int, session: Session = Depends(get_session)) -> Impor
     response_class=FileResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "Every error, one per row"}},
 )
-def get_import_errors(import_id: int, session: Session = Depends(get_session)) -> FileResponse:
+def get_import_errors(
+    import_id: int, importer: Importer, session: Session = Depends(get_session)
+) -> FileResponse:
     """Download the import's error report: file, row, column, value, rule, message."""
-    run = ImportRunRepository(session).get(import_id)
+    run = ImportRunRepository(session).get(import_id, _owner(importer))
     report_path = (run.report or {}).get("report_path")
     if not report_path or not Path(report_path).is_file():
         raise NotFoundError(f"import run {import_id} has no error report")
@@ -293,6 +323,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
             rejects_dir=directory / "rejects",
             report_dir=directory / "report",
             progress=progress,
+            area_scope=params.get("area_scope"),
         )
     except ValidationFailed as exc:  # unreadable files: say why in the job's log
         for error in exc.errors[:RESULT_ERRORS]:

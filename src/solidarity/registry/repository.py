@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from solidarity.registry.history import HOUSEHOLD_STATE, PERSON_STATE
 from solidarity.registry.models import (
@@ -42,6 +52,10 @@ class AreaRepository:
     def by_id(self, area_id: int) -> Area | None:
         """The area with ``area_id``, if any."""
         return self.session.get(Area, area_id)
+
+    def path_of(self, area_id: int) -> str | None:
+        """The materialised path of the area ``area_id``, if any."""
+        return self.session.scalar(select(Area.path).where(Area.id == area_id))
 
     def codes_to_ids(self) -> dict[str, int]:
         """Every area code mapped to its id."""
@@ -94,6 +108,8 @@ class PersonCriteria:
     born_on_or_before: date | None = None
     born_after: date | None = None
     status: str | None = None
+    #: Area path prefixes the reader may see; ``None`` is national.
+    scope_paths: Sequence[str] | None = None
 
     def has_person_filters(self) -> bool:
         """Whether any criterion is about persons (not the household itself)."""
@@ -179,6 +195,17 @@ def _in_area(area_id: ColumnElement[Any], path: str) -> ColumnElement[bool]:
     return area_id.in_(select(Area.id).where(Area.path.startswith(path, autoescape=True)))
 
 
+def in_scope(
+    area_id: ColumnElement[Any] | InstrumentedAttribute[Any], paths: Sequence[str]
+) -> ColumnElement[bool]:
+    """``area_id`` lies in one of the subtrees ``paths`` (never true when there are none)."""
+    if not paths:
+        return false()
+    return area_id.in_(
+        select(Area.id).where(or_(*(Area.path.startswith(p, autoescape=True) for p in paths)))
+    )
+
+
 def _page(
     session: Session, query: Select[Any], key: Any, page: int, page_size: int
 ) -> tuple[list[dict[str, Any]], int]:
@@ -226,6 +253,8 @@ class HouseholdRepository:
             query = query.where(_in_area(hs.c.area_id, criteria.area_path))
         if criteria.status:
             query = query.where(hs.c.status == criteria.status)
+        if criteria.scope_paths is not None:
+            query = query.where(in_scope(hs.c.area_id, criteria.scope_paths))
         if criteria.has_person_filters():
             ps = person_states(moment)
             members = select(ps.c.household_id).where(
@@ -298,6 +327,8 @@ class PersonRepository:
             query = query.where(_in_area(ps.c.area_id, criteria.area_path))
         if criteria.status:
             query = query.where(ps.c.status == criteria.status)
+        if criteria.scope_paths is not None:
+            query = query.where(in_scope(ps.c.area_id, criteria.scope_paths))
         return _page(self.session, query, ps.c.id, page, page_size)
 
 
@@ -343,9 +374,15 @@ class ChangeRequestRepository:
         household_id: int | None,
         page: int,
         page_size: int,
+        scope_paths: Sequence[str] | None = None,
     ) -> tuple[list[ChangeRequest], int]:
-        """A page of change requests, newest first, and the total count."""
+        """A page of change requests, newest first, and the total count.
+
+        ``scope_paths`` keeps the requests of households in those area subtrees.
+        """
         query = select(ChangeRequest)
+        if scope_paths is not None:
+            query = query.where(in_scope(ChangeRequest.area_id, scope_paths))
         if status:
             query = query.where(ChangeRequest.status == status)
         if household_id is not None:

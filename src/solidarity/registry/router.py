@@ -2,6 +2,10 @@
 
 Routes are thin: they parse the request, call the registry service and shape the
 response. Typed errors become RFC 9457 problem details in the app's handler.
+Each route declares its permission; reads are limited to the caller's areas
+(records outside answer 404 and are never counted), personal fields are shown
+according to the caller's field permissions, and every read of personal data is
+written to the audit trail.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from sqlalchemy.orm import Session
 
+from solidarity.governance import audit
+from solidarity.governance.keys import KeyStore
+from solidarity.governance.principal import Principal
+from solidarity.governance.privacy import Disclosure
 from solidarity.registry import changes, service
 from solidarity.registry.schemas import (
     AreaOut,
@@ -25,12 +33,15 @@ from solidarity.registry.schemas import (
     PersonOut,
     RegistrySearch,
 )
-from solidarity.web.deps import get_actor, get_session
+from solidarity.web.deps import get_keys, get_session, require
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
 SessionDep = Annotated[Session, Depends(get_session)]
-ActorDep = Annotated[str, Depends(get_actor)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
+Reader = Annotated[Principal, Depends(require("registry.read"))]
+Writer = Annotated[Principal, Depends(require("registry.write"))]
+Approver = Annotated[Principal, Depends(require("change_request.approve"))]
 AsOf = Annotated[
     str | None,
     Query(
@@ -47,6 +58,7 @@ PROBLEMS: dict[int | str, dict[str, str]] = {
 @router.get("/areas", response_model=list[AreaOut], tags=["areas"])
 def list_areas(
     session: SessionDep,
+    _reader: Reader,
     parent: Annotated[str | None, Query(description="Only children of this area code")] = None,
     level: Annotated[int | None, Query(ge=0, description="Only areas of this level")] = None,
 ) -> list[AreaOut]:
@@ -55,25 +67,39 @@ def list_areas(
 
 
 @router.get("/areas/{code}", response_model=AreaOut, tags=["areas"], responses=PROBLEMS)
-def get_area(session: SessionDep, code: str) -> AreaOut:
+def get_area(session: SessionDep, _reader: Reader, code: str) -> AreaOut:
     """Read one administrative area by its code."""
     return service.get_area(session, code)
 
 
 @router.get("/households", response_model=Page[HouseholdSummary], responses=PROBLEMS)
 def list_households(
-    session: SessionDep, search: Annotated[RegistrySearch, Query()]
+    session: SessionDep,
+    reader: Reader,
+    keys: KeysDep,
+    search: Annotated[RegistrySearch, Query()],
 ) -> Page[HouseholdSummary]:
     """Search households by area (with descendants), member identifier, name, age, sex, status.
 
     Person criteria match households with an active member meeting them all.
     """
-    return service.search_households(session, search)
+    page = service.search_households(session, search, reader.area_paths)
+    audit.record_for(
+        session,
+        reader,
+        "household.search",
+        "household",
+        details={"ids": [h.id for h in page.items], "total": page.total},
+    )
+    shown = Disclosure(reader, keys.pseudonym_key())
+    return page.model_copy(update={"items": [shown.summary(h) for h in page.items]})
 
 
 @router.get("/households/{household_id}", response_model=HouseholdOut, responses=PROBLEMS)
 def get_household(
     session: SessionDep,
+    reader: Reader,
+    keys: KeysDep,
     response: Response,
     household_id: Annotated[int, Path(ge=1)],
     as_of: AsOf = None,
@@ -83,40 +109,72 @@ def get_household(
     The ``ETag`` header carries the household version; pass it as ``payload.base_version``
     of a change request to have the request refused if the household changed meanwhile.
     """
-    household = service.get_household(session, household_id, as_of)
+    household = service.get_household(session, household_id, as_of, reader.area_paths)
+    audit.record_for(
+        session,
+        reader,
+        "household.read",
+        "household",
+        household_id,
+        details={"as_of": as_of, "persons": [m.id for m in household.members]},
+    )
     response.headers["ETag"] = f'"{household.version}"'
-    return household
+    return Disclosure(reader, keys.pseudonym_key()).household(household)
 
 
 @router.get(
     "/households/{household_id}/history", response_model=HouseholdTimeline, responses=PROBLEMS
 )
 def get_household_history(
-    session: SessionDep, household_id: Annotated[int, Path(ge=1)]
+    session: SessionDep,
+    reader: Reader,
+    keys: KeysDep,
+    household_id: Annotated[int, Path(ge=1)],
 ) -> HouseholdTimeline:
     """List every version of a household, oldest first, with the change request behind it."""
-    return service.household_timeline(session, household_id)
+    timeline = service.household_timeline(session, household_id, reader.area_paths)
+    audit.record_for(session, reader, "household.history_read", "household", household_id)
+    return Disclosure(reader, keys.pseudonym_key()).timeline(timeline)
 
 
 @router.get("/persons", response_model=Page[PersonOut], responses=PROBLEMS)
 def list_persons(
-    session: SessionDep, search: Annotated[RegistrySearch, Query()]
+    session: SessionDep,
+    reader: Reader,
+    keys: KeysDep,
+    search: Annotated[RegistrySearch, Query()],
 ) -> Page[PersonOut]:
     """Search persons by area (with descendants), identifier, name, age, sex, status."""
-    return service.search_persons(session, search)
+    page = service.search_persons(session, search, reader.area_paths)
+    audit.record_for(
+        session,
+        reader,
+        "person.search",
+        "person",
+        details={"ids": [p.id for p in page.items], "total": page.total},
+    )
+    shown = Disclosure(reader, keys.pseudonym_key())
+    return page.model_copy(update={"items": [shown.person(p) for p in page.items]})
 
 
 @router.get("/persons/{person_id}", response_model=PersonOut, responses=PROBLEMS)
 def get_person(
-    session: SessionDep, person_id: Annotated[int, Path(ge=1)], as_of: AsOf = None
+    session: SessionDep,
+    reader: Reader,
+    keys: KeysDep,
+    person_id: Annotated[int, Path(ge=1)],
+    as_of: AsOf = None,
 ) -> PersonOut:
     """Read a person with the identifiers valid now or as of a moment."""
-    return service.get_person(session, person_id, as_of)
+    person = service.get_person(session, person_id, as_of, reader.area_paths)
+    audit.record_for(session, reader, "person.read", "person", person_id, {"as_of": as_of})
+    return Disclosure(reader, keys.pseudonym_key()).person(person)
 
 
 @router.get("/change-requests", response_model=Page[ChangeRequestOut], tags=["change requests"])
 def list_change_requests(
     session: SessionDep,
+    reader: Reader,
     status_: Annotated[ChangeStatus | None, Query(alias="status")] = None,
     household_id: Annotated[int | None, Query(alias="household")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
@@ -124,7 +182,12 @@ def list_change_requests(
 ) -> Page[ChangeRequestOut]:
     """List change requests, newest first, optionally of one status or household."""
     return changes.list_change_requests(
-        session, status=status_, household_id=household_id, page=page, page_size=page_size
+        session,
+        status=status_,
+        household_id=household_id,
+        page=page,
+        page_size=page_size,
+        scope=reader.area_paths,
     )
 
 
@@ -140,16 +203,34 @@ def list_change_requests(
     },
 )
 def create_change_request(
-    session: SessionDep, actor: ActorDep, body: ChangeRequestIn
+    session: SessionDep, writer: Writer, body: ChangeRequestIn
 ) -> ChangeRequestOut:
-    """File a change request; it is validated now and refused with the errors if invalid."""
+    """File a change request; it is validated now and refused with the errors if invalid.
+
+    The household (and a merged one) must lie in the caller's areas, and a move or
+    split may only go to an area of the caller's.
+    """
+    scope = writer.area_paths
+    service.require_household_in_scope(session, body.household_id, scope)
+    absorbed = body.payload.get("absorbed_household_id")
+    if isinstance(absorbed, int) and not isinstance(absorbed, bool):
+        service.require_household_in_scope(session, absorbed, scope)
+    service.require_area_in_scope(session, body.payload.get("area_code"), scope)
     request = changes.create_change_request(
         session,
         kind=body.kind,
         household_id=body.household_id,
         payload=body.payload,
-        actor=actor,
+        actor=writer.username,
         reason=body.reason,
+    )
+    audit.record_for(
+        session,
+        writer,
+        "change_request.created",
+        "change_request",
+        request.id,
+        {"kind": body.kind, "household_id": body.household_id},
     )
     return ChangeRequestOut.model_validate(request)
 
@@ -161,10 +242,11 @@ def create_change_request(
     responses=PROBLEMS,
 )
 def get_change_request(
-    session: SessionDep, change_request_id: Annotated[int, Path(ge=1)]
+    session: SessionDep, reader: Reader, change_request_id: Annotated[int, Path(ge=1)]
 ) -> ChangeRequestOut:
     """Read a change request with its validation, decision and result."""
-    return ChangeRequestOut.model_validate(changes.get_change_request(session, change_request_id))
+    request = changes.get_change_request(session, change_request_id, reader.area_paths)
+    return ChangeRequestOut.model_validate(request)
 
 
 DECISION_PROBLEMS: dict[int | str, dict[str, str]] = {
@@ -183,13 +265,22 @@ DECISION_PROBLEMS: dict[int | str, dict[str, str]] = {
 )
 def approve_change_request(
     session: SessionDep,
-    actor: ActorDep,
+    approver: Approver,
     change_request_id: Annotated[int, Path(ge=1)],
     body: DecisionIn | None = None,
 ) -> ChangeRequestOut:
     """Approve a submitted change request and apply it at once."""
+    changes.get_change_request(session, change_request_id, approver.area_paths)
     request = changes.approve_change_request(
-        session, change_request_id, actor=actor, reason=body.reason if body else None
+        session, change_request_id, actor=approver.username, reason=body.reason if body else None
+    )
+    audit.record_for(
+        session,
+        approver,
+        "change_request.approved",
+        "change_request",
+        change_request_id,
+        {"household_id": request.household_id, "result": request.result},
     )
     return ChangeRequestOut.model_validate(request)
 
@@ -202,12 +293,16 @@ def approve_change_request(
 )
 def reject_change_request(
     session: SessionDep,
-    actor: ActorDep,
+    approver: Approver,
     change_request_id: Annotated[int, Path(ge=1)],
     body: DecisionIn,
 ) -> ChangeRequestOut:
     """Reject a submitted change request; a reason is required."""
+    changes.get_change_request(session, change_request_id, approver.area_paths)
     request = changes.reject_change_request(
-        session, change_request_id, actor=actor, reason=body.reason or ""
+        session, change_request_id, actor=approver.username, reason=body.reason or ""
+    )
+    audit.record_for(
+        session, approver, "change_request.rejected", "change_request", change_request_id
     )
     return ChangeRequestOut.model_validate(request)

@@ -5,7 +5,7 @@ Change requests (the only way households and persons change) live in ``changes``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from solidarity.config import get_settings
 from solidarity.db.base import utcnow
-from solidarity.errors import NotFoundError, ValidationFailed
+from solidarity.errors import NotFoundError, PermissionDenied, ValidationFailed
 from solidarity.registry.history import as_moment, aware, household_state
 from solidarity.registry.models import Area, AreaLevel, Identifier
 from solidarity.registry.repository import (
@@ -108,6 +108,48 @@ def load_areas(
     return created
 
 
+# --- Scope -----------------------------------------------------------------
+
+#: Area path prefixes a reader may see (``"/R01/R01-D02/"``); ``None`` is national.
+Scope = Sequence[str] | None
+
+
+def covers(scope: Scope, path: str | None) -> bool:
+    """Whether an area with materialised ``path`` lies inside ``scope``."""
+    if scope is None:
+        return True
+    return path is not None and any(path.startswith(prefix) for prefix in scope)
+
+
+def _visible(session: Session, area_id: int, scope: Scope) -> bool:
+    return scope is None or covers(scope, AreaRepository(session).path_of(area_id))
+
+
+def require_household_in_scope(session: Session, household_id: int, scope: Scope) -> None:
+    """Refuse a household outside ``scope`` exactly as one that does not exist.
+
+    Raises:
+        NotFoundError: The household does not exist or is outside the scope.
+    """
+    household = HouseholdRepository(session).get(household_id)
+    if household is None or not _visible(session, household.area_id, scope):
+        raise NotFoundError(f"household {household_id} not found")
+
+
+def require_area_in_scope(session: Session, code: object, scope: Scope) -> None:
+    """Refuse to move records into an area outside ``scope`` (unknown codes pass: validation
+    reports them).
+
+    Raises:
+        PermissionDenied: The area exists but lies outside the scope.
+    """
+    if scope is None or not isinstance(code, str):
+        return
+    area = AreaRepository(session).by_code(code.strip())
+    if area is not None and not covers(scope, area.path):
+        raise PermissionDenied(f"area {code!r} is outside your area of responsibility")
+
+
 # --- Reads -----------------------------------------------------------------
 
 
@@ -165,8 +207,11 @@ def _reference_date(moment: datetime | None) -> date:
     return (moment or utcnow()).date()
 
 
-def _criteria(session: Session, search: RegistrySearch, moment: datetime | None) -> PersonCriteria:
+def _criteria(
+    session: Session, search: RegistrySearch, moment: datetime | None, scope: Scope = None
+) -> PersonCriteria:
     criteria = PersonCriteria(
+        scope_paths=scope,
         id_type=search.id_type or None,
         id_value=search.id_value or None,
         name_terms=(search.name or "").split(),
@@ -243,7 +288,10 @@ def _persons_out(
 
 
 def get_household(
-    session: Session, household_id: int, as_of: date | datetime | str | None = None
+    session: Session,
+    household_id: int,
+    as_of: date | datetime | str | None = None,
+    scope: Scope = None,
 ) -> HouseholdOut:
     """A household with its active members and their identifiers, as of a moment.
 
@@ -251,13 +299,17 @@ def get_household(
         session: The unit of work.
         household_id: The household.
         as_of: A date (end of that day, UTC) or datetime; the current state when ``None``.
+        scope: Area subtrees the reader may see; a household outside is "not found".
 
     Raises:
-        NotFoundError: The household does not exist, or did not exist yet at ``as_of``.
+        NotFoundError: The household does not exist, did not exist yet at ``as_of``,
+            or lies outside ``scope``.
     """
     moment = as_moment(as_of)
     repo = HouseholdRepository(session)
     state = repo.state_at(household_id, moment)
+    if state is not None and not _visible(session, state["area_id"], scope):
+        state = None
     if state is None:
         when = f" as of {moment.isoformat()}" if moment else ""
         raise NotFoundError(f"household {household_id} not found{when}")
@@ -275,15 +327,17 @@ def get_household(
     )
 
 
-def household_timeline(session: Session, household_id: int) -> HouseholdTimeline:
+def household_timeline(
+    session: Session, household_id: int, scope: Scope = None
+) -> HouseholdTimeline:
     """Every version of a household, oldest first, with the change request that made it.
 
     Raises:
-        NotFoundError: The household does not exist.
+        NotFoundError: The household does not exist or is now outside ``scope``.
     """
     repo = HouseholdRepository(session)
     current = repo.get(household_id)
-    if current is None:
+    if current is None or not _visible(session, current.area_id, scope):
         raise NotFoundError(f"household {household_id} not found")
     rows: list[tuple[dict[str, Any], datetime | None]] = [
         (household_state(h), aware(h.valid_to)) for h in repo.history(household_id)
@@ -313,14 +367,18 @@ def household_timeline(session: Session, household_id: int) -> HouseholdTimeline
     )
 
 
-def search_households(session: Session, search: RegistrySearch) -> Page[HouseholdSummary]:
+def search_households(
+    session: Session, search: RegistrySearch, scope: Scope = None
+) -> Page[HouseholdSummary]:
     """Households matching ``search`` as of its moment, one page of summaries.
+
+    Only households in ``scope`` are matched, listed and counted.
 
     Raises:
         ValidationFailed: The area is unknown, the age range is inverted or as_of is bad.
     """
     moment = as_moment(search.as_of)
-    criteria = _criteria(session, search, moment)
+    criteria = _criteria(session, search, moment, scope)
     size = _page_size(search.page_size)
     repo = HouseholdRepository(session)
     states, total = repo.search(criteria, moment, search.page, size)
@@ -344,14 +402,16 @@ def search_households(session: Session, search: RegistrySearch) -> Page[Househol
     return Page[HouseholdSummary](items=items, total=total, page=search.page, page_size=size)
 
 
-def search_persons(session: Session, search: RegistrySearch) -> Page[PersonOut]:
-    """Persons matching ``search`` as of its moment, one page.
+def search_persons(
+    session: Session, search: RegistrySearch, scope: Scope = None
+) -> Page[PersonOut]:
+    """Persons matching ``search`` as of its moment, one page (only those in ``scope``).
 
     Raises:
         ValidationFailed: The area is unknown, the age range is inverted or as_of is bad.
     """
     moment = as_moment(search.as_of)
-    criteria = _criteria(session, search, moment)
+    criteria = _criteria(session, search, moment, scope)
     size = _page_size(search.page_size)
     states, total = PersonRepository(session).search(criteria, moment, search.page, size)
     items = _persons_out(session, states, moment)
@@ -359,15 +419,21 @@ def search_persons(session: Session, search: RegistrySearch) -> Page[PersonOut]:
 
 
 def get_person(
-    session: Session, person_id: int, as_of: date | datetime | str | None = None
+    session: Session,
+    person_id: int,
+    as_of: date | datetime | str | None = None,
+    scope: Scope = None,
 ) -> PersonOut:
     """A person with the identifiers valid at a moment.
 
     Raises:
-        NotFoundError: The person does not exist, or did not exist yet at ``as_of``.
+        NotFoundError: The person does not exist, did not exist yet at ``as_of``, or
+            lies outside ``scope``.
     """
     moment = as_moment(as_of)
     state = PersonRepository(session).state_at(person_id, moment)
+    if state is not None and not _visible(session, state["area_id"], scope):
+        state = None
     if state is None:
         when = f" as of {moment.isoformat()}" if moment else ""
         raise NotFoundError(f"person {person_id} not found{when}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -14,11 +14,22 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import solidarity
+from solidarity.config import get_settings
 from solidarity.db.engine import get_engine
 from solidarity.errors import SolidarityError
-from solidarity.web.deps import get_engine_from_app, get_session
+from solidarity.governance.keys import KeyStore
+from solidarity.governance.ratelimit import RateLimiter
+from solidarity.web.deps import (
+    enforce_authentication,
+    get_engine_from_app,
+    get_session,
+    public,
+    route_permission,
+)
+from solidarity.web.security import BodySizeLimit, SecurityHeaders, problem_headers
 
 PROBLEM = "application/problem+json"
 WEB = Path(__file__).parent
@@ -30,7 +41,14 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    request: Request,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {
         **extra,  # first, so an extra member can never overwrite a standard one
         "type": "about:blank",
@@ -39,7 +57,7 @@ def _problem(status: int, title: str, detail: str, request: Request, **extra: An
         "detail": detail,
         "instance": str(request.url.path),
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 class Liveness(BaseModel):
@@ -72,25 +90,63 @@ def registry_counts(session: Session) -> dict[str, int]:
     }
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
-    """Build the app bound to ``engine`` (default: the configured database)."""
+def _body_limit(path: str) -> int:
+    settings = get_settings()
+    if path.startswith("/api/v1/imports"):
+        # Up to two data files and a mapping, each checked again against the upload limit.
+        return 3 * settings.max_upload_bytes + 1024 * 1024
+    return settings.max_request_bytes
+
+
+def _declare_permissions(router: APIRouter) -> APIRouter:
+    # The permission each route requires, shown in the OpenAPI document as x-permission.
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            permission = route_permission(route)
+            if permission is not None:
+                route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": permission}
+    return router
+
+
+def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> FastAPI:
+    """Build the app bound to ``engine`` (default: the configured database).
+
+    Every route not marked public needs a signed-in caller (deny by default);
+    routes declare their permission with ``Depends(require(...))``.
+    """
+    from solidarity.governance.router import router as governance_router
     from solidarity.jobs.router import router as jobs_router
     from solidarity.linkage.router import router as linkage_router
     from solidarity.programs.router import router as programs_router
     from solidarity.registry.imports_router import router as imports_router
     from solidarity.registry.router import router as registry_router
 
+    settings = get_settings()
     app = FastAPI(
         title="Solidarity",
         version=solidarity.__version__,
         description="Integrated social protection information system.",
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(enforce_authentication)],
     )
     app.state.engine = engine or get_engine()
+    app.state.keys = keys or KeyStore()
+    app.state.login_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
+    app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
+    app.add_middleware(BodySizeLimit, limit_for=_body_limit)
+    app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
 
     @app.exception_handler(SolidarityError)
     async def _domain_error(request: Request, exc: SolidarityError) -> JSONResponse:
-        return _problem(exc.status_code, exc.title, exc.detail, request, **exc.extra)
+        return _problem(
+            exc.status_code, exc.title, exc.detail, request, problem_headers(exc), **exc.extra
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(
+            exc.status_code, str(exc.detail), str(exc.detail), request, problem_headers(exc)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,14 +157,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             422, "Validation failed", "the request is not valid", request, errors=errors
         )
 
-    app.include_router(registry_router)
-    app.include_router(imports_router)
-    app.include_router(jobs_router)
-    app.include_router(linkage_router)
-    app.include_router(programs_router)
+    app.include_router(_declare_permissions(governance_router))
+    app.include_router(_declare_permissions(registry_router))
+    app.include_router(_declare_permissions(imports_router))
+    app.include_router(_declare_permissions(jobs_router))
+    app.include_router(_declare_permissions(programs_router))
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @public
     def landing_page(request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
         """What Solidarity is, what the registry holds, and where to go next."""
         return templates.TemplateResponse(
@@ -118,6 +175,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         )
 
     @app.get("/healthz", tags=["operations"])
+    @public
     def healthz() -> Liveness:
         """Liveness: the process answers."""
         return Liveness(status="ok")
@@ -131,6 +189,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             503: {"description": "Database unreachable or not migrated"},
         },
     )
+    @public
     def readyz(request: Request, engine: Engine = Depends(get_engine_from_app)) -> JSONResponse:
         """Readiness: the database answers and its schema is at the newest migration."""
         from solidarity.db import migrate

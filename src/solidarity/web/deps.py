@@ -1,20 +1,50 @@
-"""FastAPI dependencies shared by every router: the unit of work and the actor."""
+"""FastAPI dependencies shared by every router: the unit of work and who is acting.
+
+Callers authenticate with the session cookie set by ``POST /api/v1/auth/login``
+(changes must then carry the session's ``X-CSRF-Token``) or with an OAuth 2.0
+bearer token from ``POST /oauth2/client/token``. Each route declares the
+permission it needs with ``Depends(require("registry.read"))``; the principal it
+gets is narrowed to the areas and programmes where that permission is held.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hmac
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from fastapi import Header, Request
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
 
+from solidarity.config import get_settings
 from solidarity.db.engine import session_factory
+from solidarity.governance import service as governance
+from solidarity.governance.errors import AuthenticationRequired, CsrfFailed, PermissionDenied
+from solidarity.governance.keys import KeyStore
+from solidarity.governance.principal import Principal
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def session_cookie_name() -> str:
+    """``__Host-`` cookies are bound to this host and HTTPS; plain HTTP cannot use them."""
+    return "__Host-solidarity" if get_settings().cookie_secure else "solidarity_session"
 
 
 def get_engine_from_app(request: Request) -> Engine:
     """The engine the application was built with."""
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_keys(request: Request) -> KeyStore:
+    """The application's signing keys and secret."""
+    keys: KeyStore = request.app.state.keys
+    return keys
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -30,6 +60,119 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_actor(x_actor: str | None = Header(default=None, include_in_schema=False)) -> str:
-    """Who is acting. Until sign-in exists (governance issue) the caller names itself."""
-    return x_actor or "api"
+def client_address(request: Request) -> str | None:
+    """The peer address of the request."""
+    return request.client.host if request.client else None
+
+
+def public(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a route as open to anonymous callers (health, sign-in, token, JWKS)."""
+    endpoint.public = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def is_public(endpoint: Any) -> bool:
+    """Whether a route endpoint was marked with :func:`public`."""
+    return bool(getattr(endpoint, "public", False))
+
+
+def _authenticate(request: Request, session: Session) -> Principal | None:
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
+    keys = get_keys(request)
+    address = client_address(request)
+    principal: Principal | None = None
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationRequired("the Authorization header must be 'Bearer <token>'")
+        principal = governance.principal_for_token(session, keys, token.strip(), address)
+    else:
+        cookie = request.cookies.get(session_cookie_name())
+        found = governance.session_for_cookie(session, keys, cookie) if cookie else None
+        if found is not None:
+            auth_session, user = found
+            if request.method in UNSAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not hmac.compare_digest(sent, auth_session.csrf_token):
+                    raise CsrfFailed(
+                        f"the {CSRF_HEADER} header is missing or does not match the session"
+                    )
+            request.state.auth_session = auth_session
+            principal = governance.principal_for(
+                session, user, method="session", client_address=address
+            )
+    request.state.principal = principal
+    return principal
+
+
+def enforce_authentication(request: Request, session: Session = Depends(get_session)) -> None:
+    """Deny by default: every route not marked public needs a signed-in caller.
+
+    Applied to the whole app, so a route whose permission is not wired yet is
+    still closed to anonymous callers.
+    """
+    if is_public(request.scope.get("endpoint")):
+        return
+    if _authenticate(request, session) is None:
+        raise AuthenticationRequired("sign in, or send a bearer access token")
+
+
+def current_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
+    """The authenticated caller.
+
+    Raises:
+        AuthenticationRequired: No valid session cookie or bearer token.
+    """
+    principal = _authenticate(request, session)
+    if principal is None:
+        raise AuthenticationRequired("sign in, or send a bearer access token")
+    return principal
+
+
+class require:
+    """A dependency demanding ``permission``; it yields the principal narrowed to it."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+
+    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.has(self.permission):
+            raise PermissionDenied(f"this needs the permission {self.permission!r}")
+        return principal.scoped_to(self.permission)
+
+    def __repr__(self) -> str:
+        return f"require({self.permission!r})"
+
+
+def route_permission(route: APIRoute) -> str | None:
+    """The permission a route declares through :class:`require`, if any."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, require):
+            return dependant.call.permission
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, APIRoute]]:
+    """Every API route with its full path, looking through included routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before routers were included lazily
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route.path, route
+        return
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            yield context.path or route.path, route
+
+
+def get_actor(principal: Principal = Depends(current_principal)) -> str:
+    """Who is acting: the authenticated caller's username (``X-Actor`` is not trusted)."""
+    return principal.username

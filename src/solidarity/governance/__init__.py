@@ -1,0 +1,1 @@
+"""Governance: users, roles and scopes, sign-in, machine clients, audit trail, agreements."""

@@ -1,0 +1,225 @@
+"""``solidarity users``, ``clients``, ``keys`` and ``audit``: governance from the shell.
+
+The operator running these commands has shell access to the server and its
+database; they act as ``--actor`` (default ``cli``), which the audit trail keeps.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from solidarity.cli.errors import command
+from solidarity.db.engine import session_factory, unit_of_work
+from solidarity.governance import audit, roles
+from solidarity.governance import service as governance
+from solidarity.governance.schemas import AuditEntryOut, GrantIn
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts, roles and grants.")
+clients_app = typer.Typer(no_args_is_help=True, help="Machine clients (OAuth 2.0).")
+keys_app = typer.Typer(no_args_is_help=True, help="Token signing keys.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
+console = Console()
+
+ACTOR = typer.Option("cli", "--actor", help="Who is acting (kept in the audit trail)")
+
+
+def _ask_password(confirm: bool = True) -> str:
+    password = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Again: ") != password:
+        raise typer.BadParameter("the passwords differ")
+    return password
+
+
+@users_app.command("create")
+@command
+def users_create(
+    username: str = typer.Argument(...),
+    display_name: str = typer.Option(..., "--name", help="How to show the account"),
+    role: list[str] = typer.Option([], "--role", help="Role to grant (repeatable)"),
+    area: str | None = typer.Option(None, help="Area code of the grants; national if absent"),
+    password: str | None = typer.Option(
+        None, envvar="SOLIDARITY_NEW_PASSWORD", help="Else asked for (never echoed)"
+    ),
+    actor: str = ACTOR,
+) -> None:
+    """Create an account, optionally with roles over an area."""
+    secret = password or _ask_password()
+    with unit_of_work() as session:
+        governance.create_user(
+            session,
+            username=username,
+            display_name=display_name,
+            password=secret,
+            actor=actor,
+            grants=[GrantIn(role=r, area_code=area) for r in role],
+        )
+    console.print(f"account {username} created")
+
+
+@users_app.command("grant")
+@command
+def users_grant(
+    username: str = typer.Argument(...),
+    role: str = typer.Argument(..., help=f"One of: {', '.join(roles.roles())}"),
+    area: str | None = typer.Option(None, help="Area code; national if absent"),
+    programme: list[str] = typer.Option([], "--programme", help="Limit to programmes"),
+    actor: str = ACTOR,
+) -> None:
+    """Give an account a role."""
+    with unit_of_work() as session:
+        grant = governance.grant_role(
+            session,
+            username,
+            GrantIn(role=role, area_code=area, programme_codes=programme or None),
+            actor=actor,
+        )
+        grant_id = grant.id
+    console.print(f"grant {grant_id}: {username} is {role} over {area or 'the whole country'}")
+
+
+@users_app.command("revoke")
+@command
+def users_revoke(
+    username: str = typer.Argument(...), grant_id: int = typer.Argument(...), actor: str = ACTOR
+) -> None:
+    """Take a grant away."""
+    with unit_of_work() as session:
+        governance.revoke_grant(session, username, grant_id, actor=actor)
+    console.print(f"grant {grant_id} of {username} revoked")
+
+
+@users_app.command("reset-password")
+@command
+def users_reset_password(
+    username: str = typer.Argument(...),
+    password: str | None = typer.Option(None, envvar="SOLIDARITY_NEW_PASSWORD"),
+    actor: str = ACTOR,
+) -> None:
+    """Set a new password; unlocks the account and ends its sessions."""
+    secret = password or _ask_password()
+    with unit_of_work() as session:
+        governance.reset_password(session, username, secret, actor=actor)
+    console.print(f"password of {username} reset")
+
+
+@users_app.command("disable")
+@command
+def users_disable(username: str = typer.Argument(...), actor: str = ACTOR) -> None:
+    """Disable an account and end its sessions."""
+    with unit_of_work() as session:
+        governance.set_active(session, username, False, actor=actor)
+    console.print(f"{username} disabled")
+
+
+@users_app.command("list")
+@command
+def users_list() -> None:
+    """List accounts and their grants."""
+    with unit_of_work() as session:
+        users = governance.list_users(session)
+    table = Table("username", "name", "kind", "active", "grants")
+    for user in users:
+        grants = ", ".join(f"{g.id}:{g.role}@{g.area_code or 'national'}" for g in user.grants)
+        table.add_row(user.username, user.display_name, user.kind, str(user.active), grants)
+    console.print(table)
+
+
+@users_app.command("roles")
+def users_roles() -> None:
+    """List the roles and their permissions."""
+    table = Table("role", "permissions", "what for")
+    for role, granted in roles.roles().items():
+        table.add_row(role, " ".join(sorted(granted)), roles.role_description(role))
+    console.print(table)
+
+
+@clients_app.command("create")
+@command
+def clients_create(
+    client_id: str = typer.Argument(...),
+    display_name: str = typer.Option(..., "--name"),
+    role: list[str] = typer.Option(["partner"], "--role"),
+    area: str | None = typer.Option(None),
+    agency: str | None = typer.Option(None, help="Agency the client acts for"),
+    actor: str = ACTOR,
+) -> None:
+    """Register a machine client and print its secret (shown only this once)."""
+    with unit_of_work() as session:
+        _user, secret = governance.create_client(
+            session,
+            client_id=client_id,
+            display_name=display_name,
+            actor=actor,
+            grants=[GrantIn(role=r, area_code=area) for r in role],
+            agency_code=agency,
+        )
+    console.print(f"client_id: {client_id}")
+    console.print(f"client_secret: {secret}")
+    console.print("Store the secret now: it cannot be shown again.")
+
+
+@keys_app.command("rotate")
+@command
+def keys_rotate() -> None:
+    """Create a new token signing key; the old one stays published until its tokens expire."""
+    from solidarity.governance.keys import KeyStore
+
+    key = KeyStore().rotate()
+    console.print(f"new signing key {key.kid}")
+
+
+@keys_app.command("list")
+@command
+def keys_list() -> None:
+    """List the published signing keys."""
+    from solidarity.governance.keys import KeyStore
+
+    for key in KeyStore().published():
+        state = f"retired {key.retired_at:%Y-%m-%d %H:%M}" if key.retired_at else "signing"
+        console.print(f"{key.kid}  {state}")
+
+
+@audit_app.command("verify")
+@command
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 8 naming the first edited, deleted or moved entry."""
+    with session_factory(_engine())() as session:
+        report = audit.verify(session)
+    if report.problem is not None:
+        console.print(f"[bold red]audit trail broken:[/] {report.problem.message}")
+        console.print(f"{report.checked} entries verified before it")
+        raise typer.Exit(8)
+    console.print(f"audit trail intact: {report.checked} entries")
+    if report.head_sequence is not None:
+        console.print(f"head: entry {report.head_sequence} {report.head_hash}")
+        console.print("Keep this head elsewhere: it anchors the chain against truncation.")
+
+
+@audit_app.command("export")
+@command
+def audit_export(
+    out: Path = typer.Option(..., "--out", "-o", help="JSON Lines file to write"),
+) -> None:
+    """Write every audit entry, oldest first, as JSON Lines (one entry per line)."""
+    from solidarity.governance.repository import AuditRepository
+
+    count = 0
+    with session_factory(_engine())() as session, out.open("w", encoding="utf-8") as handle:
+        for entry in AuditRepository(session).in_order():
+            data = AuditEntryOut.model_validate(entry).model_dump(mode="json")
+            handle.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    console.print(f"{count} entries written to {out}")
+
+
+def _engine() -> Engine:
+    from solidarity.db.engine import get_engine
+
+    return get_engine()
