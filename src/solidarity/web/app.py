@@ -161,6 +161,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(registry_router))
     app.include_router(_declare_permissions(imports_router))
     app.include_router(_declare_permissions(jobs_router))
+    app.include_router(_declare_permissions(linkage_router))
     app.include_router(_declare_permissions(programs_router))
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
