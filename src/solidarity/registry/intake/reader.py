@@ -41,7 +41,8 @@ class MappedTable:
     source_columns: dict[str, str]
 
 
-def _refuse(file: Path, message: str) -> ValidationFailed:
+def file_refusal(file: Path, message: str) -> ValidationFailed:
+    """A refusal of a whole file, shaped like the row errors of the report."""
     return ValidationFailed(
         f"{file.name}: {message}",
         [
@@ -65,10 +66,10 @@ def load_mapping(path: Path | None) -> ColumnMapping:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return ColumnMapping.model_validate(data)
     except (OSError, yaml.YAMLError) as exc:
-        raise _refuse(path, f"cannot read the mapping file: {exc}") from exc
+        raise file_refusal(path, f"cannot read the mapping file: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise _refuse(path, f"the mapping file is not valid: {problems}") from exc
+        raise file_refusal(path, f"the mapping file is not valid: {problems}") from exc
 
 
 def _as_strings(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -94,9 +95,9 @@ def scan_tables(file: Path) -> list[tuple[str, pl.LazyFrame]]:
     """
     suffix = file.suffix.lower()
     if suffix not in SUPPORTED:
-        raise _refuse(file, f"unsupported file type '{suffix}'; use .csv, .xlsx or .parquet")
+        raise file_refusal(file, f"unsupported file type '{suffix}'; use .csv, .xlsx or .parquet")
     if not file.exists():
-        raise _refuse(file, "file not found")
+        raise file_refusal(file, "file not found")
     try:
         if suffix == ".csv":
             return [(file.stem, pl.scan_csv(file, infer_schema=False, encoding="utf8-lossy"))]
@@ -107,7 +108,7 @@ def scan_tables(file: Path) -> list[tuple[str, pl.LazyFrame]]:
         names = wanted or list(sheets)[:1]
         return [(name, _as_strings(sheets[name].lazy())) for name in names]
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise _refuse(file, f"cannot read the file: {exc}") from exc
+        raise file_refusal(file, f"cannot read the file: {exc}") from exc
 
 
 def read_original(file: Path, name: str) -> pl.DataFrame:
@@ -133,7 +134,7 @@ def map_table(
     try:
         columns = frame.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise _refuse(file, f"cannot read the file: {exc}") from exc
+        raise file_refusal(file, f"cannot read the file: {exc}") from exc
     renames: dict[str, str] = {}
     ignored: list[str] = []
     for column in columns:
@@ -148,11 +149,13 @@ def map_table(
             ignored.append(column)
             continue
         if target in renames.values():
-            raise _refuse(file, f"columns map twice to the field '{target}'")
+            raise file_refusal(file, f"columns map twice to the field '{target}'")
         renames[column] = target
     unknown_targets = sorted(set(mapping.columns.values()) - known)
     if unknown_targets:
-        raise _refuse(file, f"the mapping names unknown field(s): {', '.join(unknown_targets)}")
+        raise file_refusal(
+            file, f"the mapping names unknown field(s): {', '.join(unknown_targets)}"
+        )
     exprs: dict[str, pl.Expr] = {
         dst: pl.col(src).str.strip_chars().replace("", None) for src, dst in renames.items()
     }
@@ -187,8 +190,8 @@ def collect(table: MappedTable, plan: pl.LazyFrame, chunk_rows: int = CHUNK_ROWS
             if part.height < chunk_rows:
                 break
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise _refuse(table.file, f"cannot read the file: {exc}") from exc
+        raise file_refusal(table.file, f"cannot read the file: {exc}") from exc
     frame = pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
     if frame.height == 0:
-        raise _refuse(table.file, f"'{table.name}' has no data rows")
+        raise file_refusal(table.file, f"'{table.name}' has no data rows")
     return frame

@@ -42,6 +42,7 @@ from solidarity.registry.intake.reader import (
     ROW,
     MappedTable,
     SourceTable,
+    file_refusal,
     load_mapping,
     map_table,
     read_original,
@@ -73,7 +74,7 @@ def _identify(tables: list[MappedTable], cat: Catalogue) -> _Input:
 
     if len(tables) == 1:
         if not is_persons(tables[0]):
-            raise _file_error(tables[0].file, "no person columns found: give a persons file too")
+            raise file_refusal(tables[0].file, "no person columns found: give a persons file too")
         return _Input(None, tables[0], tables)
     if len(tables) == 2:
         persons = [t for t in tables if is_persons(t)]
@@ -91,22 +92,6 @@ def _identify(tables: list[MappedTable], cat: Catalogue) -> _Input:
                 "value": None,
                 "rule": "file",
                 "message": "give one combined file, or one household file and one person file",
-            }
-        ],
-    )
-
-
-def _file_error(file: Path, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{file.name}: {message}",
-        [
-            {
-                "file": file.name,
-                "row": None,
-                "column": None,
-                "value": None,
-                "rule": "file",
-                "message": message,
             }
         ],
     )
@@ -227,7 +212,7 @@ def import_files(
     data = _identify(tables, cat)
     for mapped in tables:
         if HOUSEHOLD_KEY not in mapped.columns:
-            raise _file_error(mapped.file, f"the column '{HOUSEHOLD_KEY}' is required")
+            raise file_refusal(mapped.file, f"the column '{HOUSEHOLD_KEY}' is required")
 
     with session_factory(engine).begin() as session:
         run = ImportRun(
