@@ -1,0 +1,1 @@
+"""Coherence diagnostics: overlaps, gaps, money, journeys, rules, institutions and the plan."""
