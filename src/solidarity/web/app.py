@@ -29,7 +29,12 @@ from solidarity.web.deps import (
     public,
     route_permission,
 )
-from solidarity.web.security import BodySizeLimit, SecurityHeaders, problem_headers
+from solidarity.web.security import (
+    BodySizeLimit,
+    SecurityHeaders,
+    problem_headers,
+    redact_access_logs,
+)
 
 PROBLEM = "application/problem+json"
 WEB = Path(__file__).parent
@@ -114,6 +119,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     Every route not marked public needs a signed-in caller (deny by default);
     routes declare their permission with ``Depends(require(...))``.
     """
+    from solidarity.coherence.router import router as coherence_router
     from solidarity.governance.router import router as governance_router
     from solidarity.jobs.router import router as jobs_router
     from solidarity.linkage.router import router as linkage_router
@@ -135,6 +141,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
+    redact_access_logs()
 
     @app.exception_handler(SolidarityError)
     async def _domain_error(request: Request, exc: SolidarityError) -> JSONResponse:
@@ -163,6 +170,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(jobs_router))
     app.include_router(_declare_permissions(linkage_router))
     app.include_router(_declare_permissions(programs_router))
+    app.include_router(_declare_permissions(coherence_router))
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -128,3 +129,21 @@ def problem_headers(exc: Any) -> dict[str, str] | None:
     """Extra response headers an error asks for (``WWW-Authenticate``, ``Retry-After``)."""
     headers = getattr(exc, "headers", None)
     return dict(headers) if headers else None
+
+
+class DropQueryStrings(logging.Filter):
+    """Keep searches' names and identifiers out of access logs: log paths without queries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access record: (client, method, path with query, http version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
+def redact_access_logs() -> None:
+    """Install :class:`DropQueryStrings` on uvicorn's access logger (once)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, DropQueryStrings) for f in logger.filters):
+        logger.addFilter(DropQueryStrings())
