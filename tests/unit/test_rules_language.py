@@ -254,3 +254,13 @@ def test_explanation_of_a_benefit_amount() -> None:
     tree = explain(rule, {}, members=[HEAD], as_of=AS_OF)
     assert tree.value == 75
     assert tree.text.startswith("Since female-headed household, the value is params.amount = 75")
+
+
+def test_code_lists_bind_equality_but_not_ordering() -> None:
+    from solidarity.rules import check as check_rule
+    from solidarity.rules.errors import RuleTypeError as TypeErr
+
+    assert check_rule("count(members, 0 < m.wg_seeing) >= 1").type == "boolean"
+    assert check_rule("count(members, m.wg_seeing >= 3) >= 1").type == "boolean"
+    with pytest.raises(TypeErr, match="0 is not a code of wg_seeing"):
+        check_rule("count(members, m.wg_seeing == 0) >= 1")

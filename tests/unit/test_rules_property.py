@@ -16,13 +16,14 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, delete, insert, select
 
 from solidarity.registry.fields import codelists
 from solidarity.registry.models import Household, Person
 from solidarity.rules import check, evaluate, format_rule, parse, to_polars, to_sql
+from solidarity.rules.errors import RuleTypeError
 from solidarity.rules.nodes import (
     Binary,
     Call,
@@ -288,7 +289,13 @@ def agree(rule_tree: Node, population: list[dict[str, Any]], engine: Engine) -> 
     """Assert that Python, Polars and SQL (on ``engine``) give the same result per household."""
     text = format_rule(rule_tree)
     assert parse(text) == rule_tree, text
-    rule = check(text, parameters=PARAMS)
+    try:
+        rule = check(text, parameters=PARAMS)
+    except RuleTypeError as exc:
+        # The generator may compare a coded field with a value outside its code list
+        # (wg_seeing == 0); the checker rightly refuses that, and there is nothing to agree on.
+        assume("is not a code of" not in str(exc))
+        raise
     python = [evaluate(rule, hh, members=hh["members"], as_of=AS_OF) for hh in population]
     households, members = _frames(population)
     plan = to_polars(rule, as_of=AS_OF)

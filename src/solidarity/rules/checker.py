@@ -320,8 +320,11 @@ class _Checker:
             )
         if lt == "list":
             raise _err(node, "a list cannot be compared; use 'in'")
-        self._check_code(left, right)
-        self._check_code(right, left)
+        if node.op in ("==", "!="):
+            # An ordered comparison with a numeric code (wg_seeing >= 3, 0 < wg_seeing) is
+            # meaningful for any number; only equality with a value outside the list is a slip.
+            self._check_code(left, right)
+            self._check_code(right, left)
         return replace(node, left=left, right=right), "boolean"
 
     def _membership(self, node: In, ctx: _Ctx) -> tuple[Node, Type]:
