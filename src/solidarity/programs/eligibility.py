@@ -8,7 +8,7 @@ bulk; no step loops over households with the ORM.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
+from solidarity.analytics.frames import read_frame
 from solidarity.db.base import utcnow
 from solidarity.errors import ConflictError, NotFoundError, PermissionDenied, ValidationFailed
 from solidarity.programs.models import Enrolment, EnrolmentRequest, JourneyEvent, Programme
@@ -23,8 +24,6 @@ from solidarity.programs.repository import (
     ProgrammeRepository,
     insert_frame,
     read_areas,
-    read_frame,
-    read_registry,
 )
 from solidarity.programs.rules import UNMET, BoundRule, bind, fields_read
 from solidarity.programs.schemas import (
@@ -36,6 +35,7 @@ from solidarity.programs.schemas import (
     PreviewOut,
 )
 from solidarity.programs.service import optional_rule_in_force, rule_in_force
+from solidarity.registry.bulk import read_state
 from solidarity.rules import explain, to_polars
 
 Progress = Callable[[int, int, str], None]
@@ -98,6 +98,7 @@ def evaluate_population(
     household_ids: list[int] | None = None,
     unmet: pl.DataFrame | None = None,
     extra_person_columns: tuple[str, ...] = (),
+    scope_paths: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Evaluate a programme's rules over the registry as of ``rules.as_of``.
 
@@ -106,12 +107,13 @@ def evaluate_population(
         ``priority`` columns, and the persons read (for breakdowns).
     """
     hh_cols, person_cols = rules.columns()
-    households, persons = read_registry(
+    households, persons = read_state(
         session.connection(),
         hh_cols,
         sorted({*person_cols, *extra_person_columns}),
         rules.as_of,
         household_ids,
+        scope_paths,
     )
     if unmet is not None and unmet.height:
         households = households.join(
@@ -208,11 +210,15 @@ def preview(
     area_level: int = 0,
     limit: int = 50,
     offset: int = 0,
+    scope_paths: Sequence[str] | None = None,
 ) -> PreviewOut:
-    """Who would be eligible on ``as_of`` and at what cost; nothing is written."""
+    """Who would be eligible on ``as_of`` and at what cost; nothing is written.
+
+    ``scope_paths`` limits the population to those area subtrees (``None``: national).
+    """
     rules = rules_on(session, programme, as_of)
     households, persons = evaluate_population(
-        session, rules, extra_person_columns=DEMOGRAPHIC_COLUMNS
+        session, rules, extra_person_columns=DEMOGRAPHIC_COLUMNS, scope_paths=scope_paths
     )
     eligible = households.filter(pl.col("eligible"))
     eligible = _area_codes(session, eligible, area_level).join(
@@ -273,6 +279,7 @@ def enrol_eligible(
     *,
     household_ids: list[int] | None = None,
     progress: Progress | None = None,
+    scope_paths: Sequence[str] | None = None,
 ) -> EnrolResult:
     """Enrol every eligible household not yet enrolled; over the budget cap, waitlist.
 
@@ -285,7 +292,9 @@ def enrol_eligible(
     step = progress or (lambda *_: None)
     step(0, 3, "evaluating eligibility")
     rules = rules_on(session, programme, as_of)
-    households, _ = evaluate_population(session, rules, household_ids=household_ids)
+    households, _ = evaluate_population(
+        session, rules, household_ids=household_ids, scope_paths=scope_paths
+    )
     eligible = households.filter(pl.col("eligible"))
     repo = ProgrammeRepository(session)
     existing = repo.enrolment_frame(programme.id)
@@ -582,7 +591,7 @@ def explain_household(
     """
     rules = rules_on(session, programme, as_of)
     hh_cols, person_cols = rules.columns()
-    households, persons = read_registry(
+    households, persons = read_state(
         session.connection(), hh_cols, person_cols, as_of, [household_id]
     )
     if households.height == 0:

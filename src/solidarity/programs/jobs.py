@@ -32,6 +32,7 @@ def run_enrolment(ctx: JobContext) -> dict[str, Any]:
             params.get("actor", "system"),
             household_ids=params.get("household_ids"),
             progress=lambda done, total, message: ctx.progress(done, total, message),
+            scope_paths=params.get("scope_paths"),
         )
     return result.model_dump(mode="json")
 

@@ -31,8 +31,9 @@ from solidarity.programs.models import (
     Programme,
     ReconciliationImport,
 )
-from solidarity.programs.repository import ProgrammeRepository, insert_frame, read_registry
+from solidarity.programs.repository import ProgrammeRepository, insert_frame
 from solidarity.programs.schemas import PayrollOut
+from solidarity.registry.bulk import read_state
 
 PAYMENT_STATUSES = ("paid", "failed", "unclaimed")
 RECONCILIATION_COLUMNS = ("payment_reference", "status", "amount", "date", "reason")
@@ -186,7 +187,7 @@ def approve_cycle(session: Session, cycle: PaymentCycle, actor: str) -> PaymentC
 
 
 def _payees(session: Session, household_ids: list[int]) -> pl.DataFrame:
-    _, persons = read_registry(
+    _, persons = read_state(
         session.connection(), [], ["relationship", "given_name", "family_name", "phone"], None
     )
     heads = (

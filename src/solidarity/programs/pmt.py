@@ -17,9 +17,9 @@ import yaml
 from sqlalchemy import Connection
 
 from solidarity.errors import ValidationFailed
-from solidarity.programs.repository import read_registry
 from solidarity.programs.rules import check_rule, fields_read
 from solidarity.programs.schemas import CalibrationOut
+from solidarity.registry.bulk import read_state
 from solidarity.rules import to_polars
 
 #: Household characteristics of the PMT: weight name -> rule-language feature.
@@ -94,7 +94,7 @@ def calibrate(
         h, p = fields_read(check_rule(feature, {}, when).tree)
         hh_cols |= h
         person_cols |= p
-    households, persons = read_registry(conn, sorted(hh_cols), sorted(person_cols), as_of)
+    households, persons = read_state(conn, sorted(hh_cols), sorted(person_cols), as_of)
     observed = households.filter(pl.col("consumption_per_capita") > 0)
     if observed.height < 2 * (len(FEATURES) + 1):
         raise ValidationFailed(

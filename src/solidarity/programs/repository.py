@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 from sqlalchemy import (
-    Boolean,
     Connection,
-    Date,
-    Float,
-    Integer,
-    SmallInteger,
     bindparam,
     delete,
     func,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.orm import Session
 
+from solidarity.analytics.frames import read_frame
 from solidarity.db.base import utcnow
 from solidarity.programs.models import (
     ComplianceRecord,
@@ -35,115 +29,8 @@ from solidarity.programs.models import (
     ProgrammeRule,
     ReconciliationImport,
 )
-from solidarity.registry.export import end_of_day
 from solidarity.registry.intake.writer import allocate_ids, bulk_insert
-from solidarity.registry.models import Area, Household, HouseholdHistory, Person, PersonHistory
-
-
-def read_frame(conn: Connection, query: Any, schema: dict[str, Any] | None = None) -> pl.DataFrame:
-    """Run ``query`` and return its rows as a Polars frame (typed even when empty)."""
-    frame: pl.DataFrame = pl.read_database(
-        query, connection=conn, infer_schema_length=None, schema_overrides=schema
-    )
-    return frame.with_columns(
-        pl.col(c).cast(pl.Int64 if c.endswith("_id") or c == "id" else pl.String)
-        for c, dtype in frame.schema.items()
-        if dtype == pl.Null
-    )
-
-
-def _state(current: Any, past: Any, key: str, columns: Sequence[str], as_of: date | None) -> Any:
-    cur = select(current.id.label(key), *[getattr(current, c) for c in columns])
-    if as_of is None:
-        return cur
-    moment = end_of_day(as_of)
-    cur = cur.where(current.valid_from < moment)
-    old = select(getattr(past, key), *[getattr(past, c) for c in columns]).where(
-        past.valid_from < moment, past.valid_to >= moment
-    )
-    return union_all(cur, old).subquery().select()
-
-
-def _typed_nulls(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
-    """Give all-null columns the type of their table column (an empty read has none)."""
-    kinds = {
-        Integer: pl.Int64,
-        SmallInteger: pl.Int64,
-        Float: pl.Float64,
-        Boolean: pl.Boolean,
-        Date: pl.Date,
-    }
-    casts = []
-    for name, dtype in frame.schema.items():
-        if dtype in (pl.Null, pl.String) and name in model.__table__.columns:
-            column_type = type(model.__table__.columns[name].type)
-            target = kinds.get(column_type)
-            if target is not None and (
-                dtype == pl.Null or frame[name].null_count() == frame.height
-            ):
-                casts.append(pl.col(name).cast(pl.Null).cast(target))
-    return frame.with_columns(casts) if casts else frame
-
-
-def _dates(frame: pl.DataFrame, names: Iterable[str]) -> pl.DataFrame:
-    casts = [
-        pl.col(n).str.slice(0, 10).str.to_date()
-        for n in names
-        if n in frame.columns and frame.schema[n] == pl.String
-    ]
-    return frame.with_columns(casts) if casts else frame
-
-
-def _booleans(frame: pl.DataFrame, names: Iterable[str]) -> pl.DataFrame:
-    casts = [
-        pl.col(n).cast(pl.Boolean)
-        for n in names
-        if n in frame.columns and frame.schema[n] in (pl.Int64, pl.Int32, pl.Int8)
-    ]
-    return frame.with_columns(casts) if casts else frame
-
-
-HOUSEHOLD_BOOLEANS = (
-    "electricity",
-    "asset_radio",
-    "asset_television",
-    "asset_refrigerator",
-    "asset_bicycle",
-    "asset_motorcycle",
-    "asset_mobile_phone",
-)
-PERSON_BOOLEANS = ("birth_date_estimated", "school_enrolled", "pregnant", "chronic_illness")
-
-
-def read_registry(
-    conn: Connection,
-    household_columns: Sequence[str],
-    person_columns: Sequence[str],
-    as_of: date | None,
-    household_ids: Sequence[int] | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Active households and their persons as of a date, only the columns asked for.
-
-    Returns:
-        ``(households, persons)``; households carry ``household_id``, ``area_id`` and
-        the columns; persons carry ``person_id``, ``household_id``, ``status`` and the columns.
-    """
-    hh_cols = ["area_id", "status", *[c for c in household_columns if c not in ("area_id",)]]
-    hh_cols = list(dict.fromkeys(hh_cols))
-    p_cols = list(dict.fromkeys(["household_id", "status", *person_columns]))
-    hq = _state(Household, HouseholdHistory, "household_id", hh_cols, as_of)
-    pq = _state(Person, PersonHistory, "person_id", p_cols, as_of)
-    if household_ids is not None:
-        hsub = hq.subquery()
-        hq = select(hsub).where(hsub.c.household_id.in_(household_ids))
-        sub = pq.subquery()
-        pq = select(sub).where(sub.c.household_id.in_(household_ids))
-    households = _typed_nulls(read_frame(conn, hq), Household)
-    households = households.filter(pl.col("status") == "active").drop("status")
-    persons = _typed_nulls(read_frame(conn, pq), Person)
-    households = _booleans(_dates(households, ["registration_date"]), HOUSEHOLD_BOOLEANS)
-    persons = _booleans(_dates(persons, ["birth_date"]), PERSON_BOOLEANS)
-    return households.sort("household_id"), persons
+from solidarity.registry.models import Area
 
 
 def read_areas(conn: Connection) -> pl.DataFrame:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, File, Query, Request, UploadFile
 from sqlalchemy.orm import Session
 
 from solidarity.config import get_settings
+from solidarity.errors import NotFoundError, PermissionDenied
+from solidarity.governance.principal import Principal
 from solidarity.jobs import service as jobs
 from solidarity.jobs.schemas import JobAccepted
 from solidarity.programs import eligibility, payments, service
 from solidarity.programs.jobs import ENROL, ENTITLEMENTS
+from solidarity.programs.models import Programme
 from solidarity.programs.repository import ProgrammeRepository
 from solidarity.programs.schemas import (
     CycleIn,
@@ -33,10 +37,40 @@ from solidarity.programs.schemas import (
     RuleVersionIn,
     RuleVersionOut,
 )
+from solidarity.registry import service as registry
 from solidarity.rules import RuleError
-from solidarity.web.deps import get_actor, get_session
+from solidarity.web.deps import get_actor, get_session, require
 
 router = APIRouter(prefix="/api/v1/programs", tags=["programmes"])
+
+Reader = Annotated[Principal, Depends(require("programs.read"))]
+Manager = Annotated[Principal, Depends(require("programs.manage"))]
+Approver = Annotated[Principal, Depends(require("programs.approve"))]
+
+
+def _programme_in_scope(session: Session, principal: Principal, code: str) -> Programme:
+    """The programme ``code``, refused as not found when outside the caller's programmes."""
+    if principal.programmes is not None and code not in principal.programmes:
+        raise NotFoundError(f"programme {code!r} not found")
+    return service.get_programme(session, code)
+
+
+def _national(principal: Principal, what: str) -> None:
+    """Refuse work that spans every area to a caller whose grant covers only some."""
+    if not principal.national:
+        raise PermissionDenied(
+            f"{what} is done with a national grant; yours covers some areas only"
+        )
+
+
+def _cycle_in_scope(session: Session, principal: Principal, cycle_id: int) -> None:
+    cycle = payments.get_cycle(session, cycle_id)
+    programme = session.get(Programme, cycle.programme_id)
+    if programme is None or (
+        principal.programmes is not None and programme.code not in principal.programmes
+    ):
+        raise NotFoundError(f"payment cycle {cycle_id} not found")
+    _national(principal, "payment cycles")
 
 
 def _rule_out(version: object) -> RuleVersionOut:
@@ -51,57 +85,77 @@ def _rule_out(version: object) -> RuleVersionOut:
 
 
 @router.get("", response_model=list[ProgrammeOut])
-def list_programmes(session: Session = Depends(get_session)) -> list[ProgrammeOut]:
-    """List every programme."""
-    return [ProgrammeOut.model_validate(p) for p in service.list_programmes(session)]
+def list_programmes(
+    principal: Reader, session: Session = Depends(get_session)
+) -> list[ProgrammeOut]:
+    """List every programme (those of the caller's grant)."""
+    return [
+        ProgrammeOut.model_validate(p)
+        for p in service.list_programmes(session)
+        if principal.programmes is None or p.code in principal.programmes
+    ]
 
 
 @router.post("", response_model=ProgrammeOut, status_code=201)
 def create_programme(
-    data: ProgrammeIn, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+    principal: Manager,
+    data: ProgrammeIn,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
 ) -> ProgrammeOut:
     """Create a programme."""
+    _national(principal, "designing programmes")
     return ProgrammeOut.model_validate(service.create_programme(session, data, actor))
 
 
 @router.get("/{code}", response_model=ProgrammeOut)
-def get_programme(code: str, session: Session = Depends(get_session)) -> ProgrammeOut:
+def get_programme(
+    principal: Reader, code: str, session: Session = Depends(get_session)
+) -> ProgrammeOut:
     """Show a programme."""
-    return ProgrammeOut.model_validate(service.get_programme(session, code))
+    return ProgrammeOut.model_validate(_programme_in_scope(session, principal, code))
 
 
 @router.patch("/{code}", response_model=ProgrammeOut)
 def update_programme(
+    principal: Manager,
     code: str,
     data: ProgrammeUpdate,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> ProgrammeOut:
     """Change a programme; ``version`` must be the version read (optimistic locking)."""
+    _programme_in_scope(session, principal, code)
+    _national(principal, "designing programmes")
     return ProgrammeOut.model_validate(service.update_programme(session, code, data, actor))
 
 
 @router.get("/{code}/rules", response_model=list[RuleVersionOut])
 def list_rule_versions(
-    code: str, kind: str | None = None, session: Session = Depends(get_session)
+    principal: Reader, code: str, kind: str | None = None, session: Session = Depends(get_session)
 ) -> list[RuleVersionOut]:
     """List a programme's rule versions."""
+    _programme_in_scope(session, principal, code)
     return [_rule_out(v) for v in service.rule_versions(session, code, kind)]
 
 
 @router.post("/{code}/rules", response_model=RuleVersionOut, status_code=201)
 def add_rule_version(
+    principal: Manager,
     code: str,
     data: RuleVersionIn,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> RuleVersionOut:
     """Store a rule version; refused with line, column and reason if it does not check."""
+    _programme_in_scope(session, principal, code)
+    _national(principal, "designing programmes")
     return _rule_out(service.add_rule_version(session, code, data, actor))
 
 
 @router.get("/{code}/preview", response_model=PreviewOut)
 def preview_eligibility(
+    principal: Reader,
     code: str,
     as_of: date | None = None,
     area_level: int = Query(default=0, ge=0),
@@ -110,7 +164,7 @@ def preview_eligibility(
     session: Session = Depends(get_session),
 ) -> PreviewOut:
     """Who would be eligible on a date and at what cost (nothing is written)."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
     return eligibility.preview(
         session,
         programme,
@@ -118,11 +172,13 @@ def preview_eligibility(
         area_level=area_level,
         limit=limit,
         offset=offset,
+        scope_paths=principal.area_paths,
     )
 
 
 @router.post("/{code}/enrol", response_model=JobAccepted, status_code=202)
 def enrol_households(
+    principal: Manager,
     code: str,
     request: Request,
     data: EnrolRequest = Body(default_factory=EnrolRequest),
@@ -130,12 +186,13 @@ def enrol_households(
     actor: str = Depends(get_actor),
 ) -> JobAccepted:
     """Start a job enrolling every eligible household (or the listed ones)."""
-    service.get_programme(session, code)
+    _programme_in_scope(session, principal, code)
     params = {
         "programme": code,
         "as_of": (data.as_of or date.today()).isoformat(),
         "household_ids": data.household_ids,
         "actor": actor,
+        "scope_paths": None if principal.area_paths is None else list(principal.area_paths),
     }
     job = jobs.enqueue(session, ENROL, params, actor=actor)
     return JobAccepted(
@@ -148,12 +205,11 @@ def enrol_households(
 
 @router.get("/{code}/enrolments/{household_id}", response_model=EnrolmentOut)
 def get_enrolment(
-    code: str, household_id: int, session: Session = Depends(get_session)
+    principal: Reader, code: str, household_id: int, session: Session = Depends(get_session)
 ) -> EnrolmentOut:
     """A household's enrolment in a programme."""
-    from solidarity.errors import NotFoundError
-
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    registry.require_household_in_scope(session, household_id, principal.area_paths)
     found = ProgrammeRepository(session).enrolment(programme.id, household_id)
     if found is None:
         raise NotFoundError(f"household {household_id} is not enrolled in '{code}'")
@@ -162,12 +218,14 @@ def get_enrolment(
 
 @router.get("/{code}/waitlist", response_model=list[EnrolmentOut])
 def list_waitlist(
+    principal: Reader,
     code: str,
     limit: int = Query(default=100, ge=1, le=1000),
     session: Session = Depends(get_session),
 ) -> list[EnrolmentOut]:
     """The waiting list in admission order."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "the waiting list")
     return [
         EnrolmentOut.model_validate(e)
         for e in ProgrammeRepository(session).waitlist(programme.id, limit)
@@ -176,13 +234,15 @@ def list_waitlist(
 
 @router.post("/{code}/requests", response_model=RequestOut, status_code=201)
 def request_enrolment_change(
+    principal: Manager,
     code: str,
     data: ManualRequestIn,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> RequestOut:
     """File a manual enrolment or exit; another user must approve it."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    registry.require_household_in_scope(session, data.household_id, principal.area_paths)
     made = eligibility.request_change(
         session,
         programme,
@@ -197,26 +257,30 @@ def request_enrolment_change(
 
 @router.get("/{code}/requests", response_model=list[RequestOut])
 def list_requests(
+    principal: Reader,
     code: str,
     status: str | None = None,
     batch: str | None = None,
     session: Session = Depends(get_session),
 ) -> list[RequestOut]:
     """List enrolment and exit requests."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "the request list")
     found = ProgrammeRepository(session).requests(programme.id, status, batch)
     return [RequestOut.model_validate(r) for r in found]
 
 
 @router.post("/{code}/requests/decision", response_model=list[RequestOut])
 def decide_requests(
+    principal: Approver,
     code: str,
     data: Decision,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> list[RequestOut]:
     """Approve or reject requests (maker-checker: not your own)."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "deciding requests")
     decided = eligibility.decide(
         session,
         programme,
@@ -230,13 +294,15 @@ def decide_requests(
 
 @router.post("/{code}/recertify", response_model=RecertificationOut)
 def recertify_enrolments(
+    principal: Manager,
     code: str,
     as_of: date | None = None,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> RecertificationOut:
     """Re-evaluate active enrolments and propose exits (approved separately)."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "recertification")
     when = as_of or date.today()
     batch, reviewed, proposals = eligibility.recertify(session, programme, when, actor)
     return RecertificationOut(
@@ -251,45 +317,54 @@ def recertify_enrolments(
 
 @router.get("/{code}/explain/{household_id}", response_model=ExplanationOut)
 def explain_household(
+    principal: Reader,
     code: str,
     household_id: int,
     as_of: date | None = None,
     session: Session = Depends(get_session),
 ) -> ExplanationOut:
     """Why a household is or is not eligible, from the rule and registry of a date."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    registry.require_household_in_scope(session, household_id, principal.area_paths)
     return eligibility.explain_household(session, programme, household_id, as_of or date.today())
 
 
 @router.post("/{code}/compliance", status_code=201)
 def upload_compliance(
+    principal: Manager,
     code: str,
     file: UploadFile = File(...),
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> dict[str, int]:
     """Store compliance records (CSV: household_id, person_id, condition, period, met)."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "compliance records")
     count = payments.record_compliance(session, programme, file.file.read(), actor)
     return {"records": count}
 
 
 @router.get("/{code}/cycles", response_model=list[CycleOut])
-def list_cycles(code: str, session: Session = Depends(get_session)) -> list[CycleOut]:
+def list_cycles(
+    principal: Reader, code: str, session: Session = Depends(get_session)
+) -> list[CycleOut]:
     """List a programme's payment cycles."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "payment cycles")
     return [CycleOut.model_validate(c) for c in ProgrammeRepository(session).cycles(programme.id)]
 
 
 @router.post("/{code}/cycles", response_model=CycleOut, status_code=201)
 def create_cycle(
+    principal: Manager,
     code: str,
     data: CycleIn,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> CycleOut:
     """Open a payment cycle."""
-    programme = service.get_programme(session, code)
+    programme = _programme_in_scope(session, principal, code)
+    _national(principal, "payment cycles")
     cycle = payments.create_cycle(
         session, programme, data.period, data.window_start, data.window_end, actor
     )
@@ -297,29 +372,37 @@ def create_cycle(
 
 
 @router.get("/cycles/{cycle_id}", response_model=CycleOut)
-def get_cycle(cycle_id: int, session: Session = Depends(get_session)) -> CycleOut:
+def get_cycle(
+    principal: Reader, cycle_id: int, session: Session = Depends(get_session)
+) -> CycleOut:
     """Show a payment cycle."""
+    _cycle_in_scope(session, principal, cycle_id)
     return CycleOut.model_validate(payments.get_cycle(session, cycle_id))
 
 
 @router.post("/cycles/{cycle_id}/entitlements", response_model=CycleOut)
 def compute_entitlements(
-    cycle_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+    principal: Manager,
+    cycle_id: int,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
 ) -> CycleOut:
     """Compute (or recompute before approval) the cycle's entitlements."""
+    _cycle_in_scope(session, principal, cycle_id)
     cycle = payments.compute_entitlements(session, payments.get_cycle(session, cycle_id), actor)
     return CycleOut.model_validate(cycle)
 
 
 @router.post("/cycles/{cycle_id}/entitlements/job", response_model=JobAccepted, status_code=202)
 def compute_entitlements_job(
+    principal: Manager,
     cycle_id: int,
     request: Request,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> JobAccepted:
     """Start a job computing the cycle's entitlements (for large programmes)."""
-    payments.get_cycle(session, cycle_id)
+    _cycle_in_scope(session, principal, cycle_id)
     job = jobs.enqueue(session, ENTITLEMENTS, {"cycle_id": cycle_id, "actor": actor}, actor=actor)
     return JobAccepted(
         id=job.id,
@@ -331,18 +414,26 @@ def compute_entitlements_job(
 
 @router.post("/cycles/{cycle_id}/approve", response_model=CycleOut)
 def approve_cycle(
-    cycle_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+    principal: Approver,
+    cycle_id: int,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
 ) -> CycleOut:
     """Approve the entitlements (not by whoever computed them)."""
+    _cycle_in_scope(session, principal, cycle_id)
     cycle = payments.approve_cycle(session, payments.get_cycle(session, cycle_id), actor)
     return CycleOut.model_validate(cycle)
 
 
 @router.post("/cycles/{cycle_id}/payroll", response_model=PayrollOut)
 def generate_payroll(
-    cycle_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+    principal: Manager,
+    cycle_id: int,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
 ) -> PayrollOut:
     """Write the payroll CSV and pain.001.001.09 XML (same files on every run)."""
+    _cycle_in_scope(session, principal, cycle_id)
     out_dir = Path(get_settings().report_dir) / "payroll"
     return payments.generate_payroll(session, payments.get_cycle(session, cycle_id), out_dir, actor)
 
@@ -351,12 +442,14 @@ def generate_payroll(
     "/cycles/{cycle_id}/reconciliations", response_model=ReconciliationOut, status_code=201
 )
 def import_reconciliation(
+    principal: Manager,
     cycle_id: int,
     file: UploadFile = File(...),
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> ReconciliationOut:
     """Match a provider's payment report; nothing changes until it is accepted."""
+    _cycle_in_scope(session, principal, cycle_id)
     record = payments.import_reconciliation(
         session,
         payments.get_cycle(session, cycle_id),
@@ -369,9 +462,13 @@ def import_reconciliation(
 
 @router.post("/reconciliations/{import_id}/accept", response_model=ReconciliationOut)
 def accept_reconciliation(
-    import_id: int, session: Session = Depends(get_session), actor: str = Depends(get_actor)
+    principal: Manager,
+    import_id: int,
+    session: Session = Depends(get_session),
+    actor: str = Depends(get_actor),
 ) -> ReconciliationOut:
     """Apply the matched rows of a reconciliation import."""
+    _national(principal, "reconciliation")
     return ReconciliationOut.model_validate(
         payments.accept_reconciliation(session, import_id, actor)
     )

@@ -1,0 +1,1 @@
+"""Population-wide analytics: Polars frames read in bulk from the database."""
