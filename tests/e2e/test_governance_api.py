@@ -471,3 +471,49 @@ def test_demo_users_cover_every_role(engine: Engine, anonymous: TestClient) -> N
         "/api/v1/auth/login", json={"username": officer[0], "password": officer[1]}
     )
     assert signed.status_code == 200
+
+
+def test_change_request_payloads_follow_field_permissions(
+    engine: Engine, client_as: Callable[..., TestClient]
+) -> None:
+    with unit_of_work(engine) as session:
+        reg = build_registry(session)
+    officer = client_as("registration_officer")
+    created = officer.post(
+        "/api/v1/change-requests",
+        json={
+            "kind": "add_member",
+            "household_id": reg.okello,
+            "payload": {
+                "person": {
+                    "given_name": "Omar",
+                    "family_name": "Okello",
+                    "sex": "male",
+                    "birth_date": "2025-02-01",
+                    "relationship": "child",
+                    "phone": "+999 700 000 111",
+                    "wg_seeing": 3,
+                },
+                "identifiers": [{"id_type": "birth_certificate", "value": "BC-2025-77"}],
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    request_id = created.json()["id"]
+    assert "Omar" in created.text and "BC-2025-77" in created.text  # the officer may see it
+    for role in ("analyst", "auditor"):
+        client = client_as(role)
+        for response in (
+            client.get(f"/api/v1/change-requests/{request_id}"),
+            client.get("/api/v1/change-requests"),
+        ):
+            assert response.status_code in (200, 403), response.text
+            if response.status_code == 403:
+                continue
+            text = response.text
+            assert "Omar" not in text and "BC-2025-77" not in text, (role, text)
+            assert "+999 700 000 111" not in text and "2025-02-01" not in text, (role, text)
+    shown = client_as("analyst").get(f"/api/v1/change-requests/{request_id}").json()
+    person = shown["payload"]["person"]
+    assert person["given_name"].startswith("N-") and person["birth_date"] == "2025-01-01"
+    assert person["wg_seeing"] is None and person["phone"] is None

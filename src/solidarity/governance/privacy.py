@@ -18,6 +18,7 @@ from typing import Any
 from solidarity.governance.principal import Principal
 from solidarity.governance.roles import PII_CONTACT, PII_HEALTH, PII_IDENTIFIERS
 from solidarity.registry.schemas import (
+    ChangeRequestOut,
     HouseholdOut,
     HouseholdSummary,
     HouseholdTimeline,
@@ -121,3 +122,57 @@ class Disclosure:
             for v in timeline.versions
         ]
         return timeline.model_copy(update={"versions": versions})
+
+    def change_request(self, request: ChangeRequestOut) -> ChangeRequestOut:
+        """A change request whose payload, errors and result hide what the person may not see.
+
+        Payloads carry the same person and household fields as records (an added
+        member's names and identifiers, a corrected phone number), so they are
+        shaped by the same permissions.
+        """
+        if self.full:
+            return request
+        return request.model_copy(
+            update={
+                "payload": self._scrub(request.payload),
+                "validation_errors": self._scrub(request.validation_errors),
+                "result": self._scrub(request.result),
+            }
+        )
+
+    def _scrub(self, value: Any, key: str | None = None) -> Any:
+        if isinstance(value, dict):
+            field = value.get("field") if isinstance(value.get("field"), str) else None
+            out = {k: self._scrub(v, k) for k, v in value.items()}
+            if field is not None and "value" in out:
+                # A validation error quotes the refused value of ``field``.
+                out["value"] = self._scrub(value["value"], field.rsplit(".", 1)[-1])
+            return out
+        if isinstance(value, list):
+            if key == "identifiers":
+                return [self._identifier_entry(v) for v in value]
+            return [self._scrub(v, key) for v in value]
+        if key is None or value is None:
+            return value
+        if key in HEALTH_FIELDS and not self.health:
+            return None
+        if (key in PERSON_CONTACT_FIELDS or key in HOUSEHOLD_CONTACT_FIELDS) and not self.contact:
+            return None
+        if self.pseudonymised:
+            if key in NAME_FIELDS:
+                return self.pseudonym("name", str(value))
+            if key == "birth_date":
+                return f"{str(value)[:4]}-01-01"
+            if key == "extra":
+                return None
+        return value
+
+    def _identifier_entry(self, entry: Any) -> Any:
+        if not isinstance(entry, dict) or "value" not in entry:
+            return entry
+        if self.pseudonymised:
+            kind = f"id-{entry.get('id_type', '')}"
+            return {**entry, "value": self.pseudonym(kind, str(entry["value"]))}
+        if not self.identifiers:
+            return {**entry, "value": HIDDEN}
+        return entry

@@ -175,13 +175,14 @@ def get_person(
 def list_change_requests(
     session: SessionDep,
     reader: Reader,
+    keys: KeysDep,
     status_: Annotated[ChangeStatus | None, Query(alias="status")] = None,
     household_id: Annotated[int | None, Query(alias="household")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1)] = 50,
 ) -> Page[ChangeRequestOut]:
     """List change requests, newest first, optionally of one status or household."""
-    return changes.list_change_requests(
+    found = changes.list_change_requests(
         session,
         status=status_,
         household_id=household_id,
@@ -189,6 +190,8 @@ def list_change_requests(
         page_size=page_size,
         scope=reader.area_paths,
     )
+    shown = Disclosure(reader, keys.pseudonym_key())
+    return found.model_copy(update={"items": [shown.change_request(r) for r in found.items]})
 
 
 @router.post(
@@ -203,7 +206,7 @@ def list_change_requests(
     },
 )
 def create_change_request(
-    session: SessionDep, writer: Writer, body: ChangeRequestIn
+    session: SessionDep, writer: Writer, keys: KeysDep, body: ChangeRequestIn
 ) -> ChangeRequestOut:
     """File a change request; it is validated now and refused with the errors if invalid.
 
@@ -232,7 +235,8 @@ def create_change_request(
         request.id,
         {"kind": body.kind, "household_id": body.household_id},
     )
-    return ChangeRequestOut.model_validate(request)
+    shown = Disclosure(writer, keys.pseudonym_key())
+    return shown.change_request(ChangeRequestOut.model_validate(request))
 
 
 @router.get(
@@ -242,11 +246,15 @@ def create_change_request(
     responses=PROBLEMS,
 )
 def get_change_request(
-    session: SessionDep, reader: Reader, change_request_id: Annotated[int, Path(ge=1)]
+    session: SessionDep,
+    reader: Reader,
+    keys: KeysDep,
+    change_request_id: Annotated[int, Path(ge=1)],
 ) -> ChangeRequestOut:
     """Read a change request with its validation, decision and result."""
     request = changes.get_change_request(session, change_request_id, reader.area_paths)
-    return ChangeRequestOut.model_validate(request)
+    shown = Disclosure(reader, keys.pseudonym_key())
+    return shown.change_request(ChangeRequestOut.model_validate(request))
 
 
 DECISION_PROBLEMS: dict[int | str, dict[str, str]] = {
@@ -266,6 +274,7 @@ DECISION_PROBLEMS: dict[int | str, dict[str, str]] = {
 def approve_change_request(
     session: SessionDep,
     approver: Approver,
+    keys: KeysDep,
     change_request_id: Annotated[int, Path(ge=1)],
     body: DecisionIn | None = None,
 ) -> ChangeRequestOut:
@@ -282,7 +291,8 @@ def approve_change_request(
         change_request_id,
         {"household_id": request.household_id, "result": request.result},
     )
-    return ChangeRequestOut.model_validate(request)
+    shown = Disclosure(approver, keys.pseudonym_key())
+    return shown.change_request(ChangeRequestOut.model_validate(request))
 
 
 @router.post(
@@ -294,6 +304,7 @@ def approve_change_request(
 def reject_change_request(
     session: SessionDep,
     approver: Approver,
+    keys: KeysDep,
     change_request_id: Annotated[int, Path(ge=1)],
     body: DecisionIn,
 ) -> ChangeRequestOut:
@@ -305,4 +316,5 @@ def reject_change_request(
     audit.record_for(
         session, approver, "change_request.rejected", "change_request", change_request_id
     )
-    return ChangeRequestOut.model_validate(request)
+    shown = Disclosure(approver, keys.pseudonym_key())
+    return shown.change_request(ChangeRequestOut.model_validate(request))
