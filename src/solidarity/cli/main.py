@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from solidarity.cli import serve
+from solidarity.coherence.cli import app as coherence_app
 from solidarity.db.cli import app as db_app
 from solidarity.governance.cli import audit_app, clients_app, keys_app, users_app
 from solidarity.jobs.cli import app as jobs_app
@@ -16,6 +17,7 @@ from solidarity.synthetic.cli import app as synth_app
 
 app = typer.Typer(no_args_is_help=True, help="Solidarity social protection information system.")
 app.add_typer(db_app, name="db")
+app.add_typer(coherence_app, name="coherence")
 app.add_typer(registry_app, name="registry")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(linkage_app, name="linkage")

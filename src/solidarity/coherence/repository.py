@@ -41,7 +41,7 @@ from solidarity.programs.models import (
     Programme,
     ProgrammeRule,
 )
-from solidarity.registry.export import end_of_day
+from solidarity.registry.bulk import end_of_day
 from solidarity.registry.models import Area, Household, HouseholdHistory, Person, PersonHistory
 
 Row = TypeVar("Row")

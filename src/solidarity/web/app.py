@@ -120,6 +120,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     routes declare their permission with ``Depends(require(...))``.
     """
     from solidarity.coherence.router import router as coherence_router
+    from solidarity.coherence.router import router as coherence_router
     from solidarity.governance.router import router as governance_router
     from solidarity.jobs.router import router as jobs_router
     from solidarity.linkage.router import router as linkage_router
@@ -170,6 +171,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(jobs_router))
     app.include_router(_declare_permissions(linkage_router))
     app.include_router(_declare_permissions(programs_router))
+    app.include_router(_declare_permissions(coherence_router))
     app.include_router(_declare_permissions(coherence_router))
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
