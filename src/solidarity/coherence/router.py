@@ -42,13 +42,12 @@ from solidarity.coherence.schemas import (
     TargetingOut,
 )
 from solidarity.governance.principal import Principal
-from solidarity.governance.roles import permissions
 from solidarity.web.deps import get_session, require
 
 # Use the coherence permissions once roles.yaml defines them; until then the
 # programme permissions guard the same analyses.
-READ = "coherence.read" if "coherence.read" in permissions() else "programs.read"
-MANAGE = "coherence.manage" if "coherence.manage" in permissions() else "programs.manage"
+READ = "coherence.read"
+MANAGE = "coherence.manage"
 
 router = APIRouter(prefix="/api/v1/coherence", tags=["coherence"])
 
