@@ -80,9 +80,11 @@ def rule_name(columns: Sequence[str]) -> str:
 
 def rule_sql(columns: Sequence[str], *, exclude_same_household: bool) -> str:
     """The Splink SQL of a rule, optionally leaving out pairs from one household."""
-    parts = [f'l."{c}" = r."{c}"' for c in columns]
+    # Unquoted: in Spark SQL a double-quoted name is a string literal. The columns are
+    # ours (lower-case identifiers), never user text.
+    parts = [f"l.{c} = r.{c}" for c in columns]
     if exclude_same_household:
-        parts.append('(l."household_id" IS NULL OR l."household_id" <> r."household_id")')
+        parts.append("(l.household_id IS NULL OR l.household_id <> r.household_id)")
     return " AND ".join(parts)
 
 

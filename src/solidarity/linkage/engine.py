@@ -85,7 +85,11 @@ def make_db_api(backend: str = "duckdb", spark: Any = None) -> Any:
     raise LinkageError(f"unknown linkage backend {backend!r}; use duckdb or spark")
 
 
-def spark_session(app_name: str = "solidarity-linkage", master: str = "local[2]") -> Any:
+def spark_session(
+    app_name: str = "solidarity-linkage",
+    master: str = "local[2]",
+    checkpoint_dir: str | None = None,
+) -> Any:
     """A Spark session with Splink's similarity functions registered (local mode by default).
 
     Raises:
@@ -97,9 +101,11 @@ def spark_session(app_name: str = "solidarity-linkage", master: str = "local[2]"
         raise MissingExtraError(
             "the Spark backend needs PySpark: pip install 'solidarity[spark]'"
         ) from exc
+    import tempfile
+
     from splink.backends.spark import similarity_jar_location
 
-    return (
+    session = (
         SparkSession.builder.appName(app_name)
         .master(master)
         .config("spark.driver.host", "127.0.0.1")
@@ -109,6 +115,9 @@ def spark_session(app_name: str = "solidarity-linkage", master: str = "local[2]"
         .config("spark.ui.enabled", "false")
         .getOrCreate()
     )
+    # Splink checkpoints intermediate tables; on a cluster, point this at shared storage.
+    session.sparkContext.setCheckpointDir(checkpoint_dir or tempfile.mkdtemp(prefix="splink-"))
+    return session
 
 
 def register(db_api: Any, frame: pl.DataFrame, name: str) -> Any:
@@ -122,7 +131,7 @@ def register(db_api: Any, frame: pl.DataFrame, name: str) -> Any:
 def to_polars(splink_frame: Any) -> pl.DataFrame:
     """A Splink result table as a Polars frame (Arrow from DuckDB, pandas from Spark)."""
     db_api = splink_frame.db_api
-    if hasattr(db_api, "duckdb_con"):
+    if type(db_api).__name__ == "DuckDBAPI":
         return pl.from_arrow(  # type: ignore[return-value]
             db_api.duckdb_con.sql(f"SELECT * FROM {splink_frame.physical_name}").to_arrow_table()
         )
@@ -144,7 +153,7 @@ def _given_name(fill: dict[str, float]) -> Any:
     if fill.get("family_name", 0) > 0:
         levels.append(
             cll.CustomLevel(
-                '"given_first_l" = "family_name_r" AND "family_name_l" = "given_first_r"',
+                "given_first_l = family_name_r AND family_name_l = given_first_r",
                 "given and family names swapped",
             )
         )
@@ -192,7 +201,7 @@ def _family_place(fill: dict[str, float], min_fill: float) -> Any:
     )
     if fill.get("given_first", 0) > 0:
         levels.append(
-            cll.CustomLevel('"family_name_l" = "given_first_r"', "family name given as given name")
+            cll.CustomLevel("family_name_l = given_first_r", "family name given as given name")
         )
     if places:
         place, condition = places[0]
@@ -213,23 +222,22 @@ def _birth_date() -> Any:
         cll.NullLevel("birth_year"),
         cll.ExactMatchLevel("birth_date").configure(label_for_charts="exact"),
         cll.CustomLevel(
-            '"birth_year_l" = "birth_year_r" AND "birth_month_l" = "birth_day_r" '
-            'AND "birth_day_l" = "birth_month_r"',
+            "birth_year_l = birth_year_r AND birth_month_l = birth_day_r "
+            "AND birth_day_l = birth_month_r",
             "day and month swapped",
         ),
         cll.DamerauLevenshteinLevel("birth_date", 1).configure(label_for_charts="one typo"),
         cll.CustomLevel(
-            '("birth_estimated_l" OR "birth_estimated_r") '
-            'AND abs("birth_year_l" - "birth_year_r") <= 1',
+            "(birth_estimated_l OR birth_estimated_r) AND abs(birth_year_l - birth_year_r) <= 1",
             "estimated or year-only date, years within 1",
         ),
         cll.CustomLevel(
-            '"birth_year_l" = "birth_year_r" AND "birth_month_l" = "birth_month_r"',
+            "birth_year_l = birth_year_r AND birth_month_l = birth_month_r",
             "same year and month",
         ),
         cll.ExactMatchLevel("birth_year").configure(label_for_charts="same year"),
-        cll.CustomLevel('abs("birth_year_l" - "birth_year_r") <= 1', "years within 1"),
-        cll.CustomLevel('abs("birth_year_l" - "birth_year_r") <= 5', "years within 5"),
+        cll.CustomLevel("abs(birth_year_l - birth_year_r) <= 1", "years within 1"),
+        cll.CustomLevel("abs(birth_year_l - birth_year_r) <= 5", "years within 5"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, output_column_name="birth_date")
@@ -435,6 +443,9 @@ def train(
         left, fill, config.blocking.min_fill, config.training.em_max_pairs
     ):
         sql = rule_sql(rule, exclude_same_household=exclude)
+        # A session that fails (an empty block, an m underflowing to zero) can leave
+        # the linker half-updated: keep the state before it and return to it.
+        before = linker.misc.save_model_to_json()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 sql,
@@ -442,14 +453,20 @@ def train(
                 max_pairs=float(config.training.em_max_pairs),
             )
             sessions.append({"rule": rule_name(rule), "ok": True})
-        except Exception as exc:
+        except Exception as exc:  # a block may hold no pairs, an m may underflow
             sessions.append({"rule": rule_name(rule), "ok": False, "error": str(exc)[:300]})
+            linker = splink.Linker(
+                inputs if right is not None else inputs[0], before, log_level=None
+            )
         if _all_m_trained(linker) and len([s for s in sessions if s["ok"]]) >= 2:
             break
     timings["em"] = time.perf_counter() - start
     say(f"trained m probabilities by EM on {len(sessions)} block(s)")
 
     model_settings: dict[str, Any] = linker.misc.save_model_to_json()
+    kept = [c["output_column_name"] for c in model_settings["comparisons"]]
+    if len(kept) != len(settings.comparisons):  # pragma: no cover - guard against a surprise
+        raise LinkageError(f"training kept only the comparisons {kept}")
     _fill_unobserved(model_settings, u_pairs)
     _floor_m(model_settings)
     _apply_fixed_m(model_settings, config.fixed_m)
