@@ -2,6 +2,7 @@
 
 from solidarity.coherence import models as coherence_models
 from solidarity.governance import models as governance_models
+from solidarity.interop import models as interop_models
 from solidarity.jobs import models as jobs_models
 from solidarity.linkage import models as linkage_models
 from solidarity.programs import models as programs_models
@@ -10,6 +11,7 @@ from solidarity.registry import models as registry_models
 __all__ = [
     "coherence_models",
     "governance_models",
+    "interop_models",
     "jobs_models",
     "linkage_models",
     "programs_models",

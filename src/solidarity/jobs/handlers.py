@@ -15,11 +15,14 @@ REGISTRY_IMPORT = "registry.import"
 
 def register_all() -> None:
     """Register the handler of every job kind Solidarity knows."""
+    from solidarity.interop.delivery import JOB_KIND as INTEROP_DELIVER
+    from solidarity.interop.delivery import run_delivery_job
     from solidarity.linkage.job import run_dedupe
     from solidarity.programs import jobs as programs_jobs
     from solidarity.registry.imports_router import run_import
 
     register_handler(REGISTRY_IMPORT, run_import)
     register_handler("linkage.dedupe", run_dedupe)
+    register_handler(INTEROP_DELIVER, run_delivery_job)
     register_handler(programs_jobs.ENROL, programs_jobs.run_enrolment)
     register_handler(programs_jobs.ENTITLEMENTS, programs_jobs.run_entitlements)

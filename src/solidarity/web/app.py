@@ -122,6 +122,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     from solidarity.coherence.router import router as coherence_router
     from solidarity.coherence.router import router as coherence_router
     from solidarity.governance.router import router as governance_router
+    from solidarity.interop.router import router as interop_router
     from solidarity.jobs.router import router as jobs_router
     from solidarity.linkage.router import router as linkage_router
     from solidarity.programs.router import router as programs_router
@@ -173,6 +174,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(programs_router))
     app.include_router(_declare_permissions(coherence_router))
     app.include_router(_declare_permissions(coherence_router))
+    app.include_router(_declare_permissions(interop_router))
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

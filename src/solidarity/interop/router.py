@@ -1,0 +1,379 @@
+"""DCI endpoints: the Social Registry (``/dci/social``), the IBR (``/dci/ibr``) and the
+CRVS client's callback endpoints (``/dci/crvs``).
+
+Every route answers in the DCI shape, errors included: :class:`DciRoute` turns any
+refusal (no or expired token, missing permission, invalid JSON, a schema-invalid
+envelope, a bad signature, a replayed message id...) into an ``ack_status: ERR``
+body with the standard's ``error.code`` and the matching HTTP status, rolls the
+unit of work back, logs it and records it in the audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from solidarity.db.engine import unit_of_work
+from solidarity.errors import PermissionDenied, SolidarityError
+from solidarity.governance import audit
+from solidarity.governance.errors import AuthenticationRequired, RateLimited
+from solidarity.governance.keys import KeyStore
+from solidarity.governance.principal import Principal
+from solidarity.interop import service
+from solidarity.interop.envelope import (
+    EnrolledRequest,
+    SearchRequest,
+    SubscribeRequest,
+    TxnStatusRequest,
+    UnsubscribeRequest,
+    ack,
+    error_body,
+    new_id,
+    parse_envelope,
+    parse_json,
+    parse_message,
+)
+from solidarity.interop.errors import (
+    BadRequest,
+    DciError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from solidarity.web.deps import client_address, get_keys, get_session, require
+
+logger = logging.getLogger(__name__)
+
+
+def as_dci_error(exc: Exception) -> DciError:
+    """The DCI error standing for any refusal."""
+    if isinstance(exc, DciError):
+        return exc
+    if isinstance(exc, AuthenticationRequired):
+        return Unauthorized(exc.detail)
+    if isinstance(exc, RateLimited):
+        return TooManyRequests(exc.detail)
+    if isinstance(exc, PermissionDenied):
+        return Forbidden(exc.detail)
+    if isinstance(exc, RequestValidationError):
+        return BadRequest("the request is not valid")
+    if isinstance(exc, StarletteHTTPException):
+        if exc.status_code == 404:
+            return NotFound(str(exc.detail))
+        return BadRequest(str(exc.detail), status_code=exc.status_code)
+    if isinstance(exc, SolidarityError):
+        codes = {
+            401: "err.request.unauthorized",
+            403: "err.request.forbidden",
+            404: "err.request.not_found",
+            429: "err.request.too_many_requests",
+        }
+        status = exc.status_code if 400 <= exc.status_code < 500 else 400
+        return DciError(exc.detail, code=codes.get(status, "err.request.bad"), status_code=status)
+    return DciError(
+        "the request could not be processed; it was logged",
+        code="err.service.unavailable",
+        status_code=500,
+    )
+
+
+def _record_refusal(request: Request, error: DciError, exc: Exception) -> None:
+    principal = getattr(request.state, "principal", None)
+    raw = getattr(request.state, "dci_raw", None)
+    header = raw.get("header") if isinstance(raw, dict) else None
+    header = header if isinstance(header, dict) else {}
+    details = {
+        "path": request.url.path,
+        "code": error.code,
+        "status": error.status_code,
+        "reason": error.detail[:300],
+        "sender": str(header.get("sender_id"))[:256] if header.get("sender_id") else None,
+        "message_id": str(header.get("message_id"))[:256] if header.get("message_id") else None,
+        "action": str(header.get("action"))[:64] if header.get("action") else None,
+    }
+    logger.info("DCI request refused: %s", details)
+    try:
+        with unit_of_work(request.app.state.engine) as session:
+            audit.record(
+                session,
+                actor=principal.username if isinstance(principal, Principal) else "anonymous",
+                action="dci.refused",
+                object_type="dci_request",
+                object_id=str(details["message_id"]) if details["message_id"] else None,
+                details=details,
+                client_address=client_address(request),
+            )
+    except Exception:  # the refusal itself must still be answered
+        logger.exception("could not record a refused DCI request")
+
+
+class DciRoute(APIRoute):
+    """A route whose every failure is answered with a DCI error body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except Exception as exc:
+                error = as_dci_error(exc)
+                if error.status_code >= 500:
+                    logger.exception("DCI request failed", exc_info=exc)
+                await run_in_threadpool(_record_refusal, request, error, exc)
+                headers = {}
+                if error.status_code == 401:
+                    headers["WWW-Authenticate"] = 'Bearer realm="solidarity", error="invalid_token"'
+                return JSONResponse(
+                    error_body(error), status_code=error.status_code, headers=headers
+                )
+
+        return handler
+
+
+async def raw_envelope(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (invalid JSON is refused with ``err.request.bad``)."""
+    data = parse_json(await request.body())
+    request.state.dci_raw = data
+    return data
+
+
+router = APIRouter(route_class=DciRoute, tags=["dci"])
+
+SessionDep = Annotated[Session, Depends(get_session)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
+RawDep = Annotated[dict[str, Any], Depends(raw_envelope)]
+SocialReader = Annotated[Principal, Depends(require("registry.read"))]
+IbrReader = Annotated[Principal, Depends(require("programs.read"))]
+CrvsWriter = Annotated[Principal, Depends(require("registry.write"))]
+
+SOCIAL = "/dci/social/registry"
+IBR = "/dci/ibr/registry"
+DCI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "ack_status ERR, err.request.bad / err.version.not_supported ..."},
+    401: {"description": "err.request.unauthorized, err.signature.missing/invalid"},
+    403: {"description": "err.request.forbidden, err.sender_id.invalid"},
+    409: {"description": "a replayed message_id (rjct.message_id.duplicate)"},
+}
+
+
+# --- shared handlers -------------------------------------------------------------------------
+
+
+def _sync_search(
+    server: str, raw: dict[str, Any], session: Session, principal: Principal, keys: KeyStore
+) -> JSONResponse:
+    envelope = parse_envelope(raw, "search")
+    request = parse_message(envelope, SearchRequest)
+    caller = service.admit(session, principal, raw, envelope, server=server, needs_callback=False)
+    service.authorise_search(session, caller, request)
+    correlation_id = new_id("cor")
+    response, details = service.search(session, caller, request, correlation_id)
+    body = service.response_envelope(
+        caller, "on-search", response, keys, items=response["search_response"]
+    )
+    service.record_message(
+        session,
+        caller,
+        transaction_id=request.transaction_id,
+        correlation_id=correlation_id,
+        status=body["header"]["status"],
+        response=response,
+        record_count=details["record_count"],
+        details=details,
+    )
+    return JSONResponse(body)
+
+
+def _async(
+    server: str,
+    action: str,
+    raw: dict[str, Any],
+    session: Session,
+    principal: Principal,
+) -> JSONResponse:
+    envelope = parse_envelope(raw, action)
+    model: type[Any] = {
+        "search": SearchRequest,
+        "subscribe": SubscribeRequest,
+        "unsubscribe": UnsubscribeRequest,
+        "txn-status": TxnStatusRequest,
+    }[action]
+    request: Any = parse_message(envelope, model)
+    caller = service.admit(session, principal, raw, envelope, server=server, needs_callback=True)
+    correlation_id = new_id("cor")
+    if action == "search":
+        service.authorise_search(session, caller, request)
+        response, details = service.search(session, caller, request, correlation_id)
+    elif action == "subscribe":
+        response, details = service.subscribe(session, caller, request, correlation_id)
+    elif action == "unsubscribe":
+        response, details = service.unsubscribe(session, caller, request, correlation_id)
+    else:
+        response, details = service.txn_status(session, caller, request, correlation_id)
+    callback_action = service.CALLBACK_ACTIONS[action]
+    body = service.callback_envelope(caller, callback_action, response)
+    assert envelope.header.sender_uri is not None
+    service.queue_callback(
+        session,
+        kind=callback_action,
+        url=envelope.header.sender_uri,
+        body=body,
+        correlation_id=correlation_id,
+        client_id=principal.username,
+    )
+    service.record_message(
+        session,
+        caller,
+        transaction_id=request.transaction_id,
+        correlation_id=correlation_id,
+        status=body["header"]["status"],
+        response=response,
+        record_count=details.get("record_count", 0),
+        details={**details, "callback": envelope.header.sender_uri},
+    )
+    return JSONResponse(ack(correlation_id), status_code=202)
+
+
+def _sync_txn_status(
+    server: str, raw: dict[str, Any], session: Session, principal: Principal, keys: KeyStore
+) -> JSONResponse:
+    envelope = parse_envelope(raw, "txn-status")
+    request = parse_message(envelope, TxnStatusRequest)
+    caller = service.admit(session, principal, raw, envelope, server=server, needs_callback=False)
+    correlation_id = new_id("cor")
+    response, details = service.txn_status(session, caller, request, correlation_id)
+    body = service.response_envelope(caller, "txn-on-status", response, keys)
+    service.record_message(
+        session,
+        caller,
+        transaction_id=request.transaction_id,
+        correlation_id=correlation_id,
+        status="succ",
+        response=response,
+        record_count=0,
+        details=details,
+    )
+    return JSONResponse(body)
+
+
+# --- Social Registry ------------------------------------------------------------------------
+
+
+@router.post(f"{SOCIAL}/sync/search", responses=DCI_RESPONSES)
+def social_sync_search(
+    raw: RawDep, session: SessionDep, principal: SocialReader, keys: KeysDep
+) -> JSONResponse:
+    """DCI synchronous search of the social registry (Group or Member records)."""
+    return _sync_search("social", raw, session, principal, keys)
+
+
+@router.post(f"{SOCIAL}/search", status_code=202, responses=DCI_RESPONSES)
+def social_search(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+    """DCI asynchronous search: ACK now, result POSTed to ``header.sender_uri``."""
+    return _async("social", "search", raw, session, principal)
+
+
+@router.post(f"{SOCIAL}/subscribe", status_code=202, responses=DCI_RESPONSES)
+def social_subscribe(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+    """Subscribe to registry events (new household, member added/removed, death, move)."""
+    return _async("social", "subscribe", raw, session, principal)
+
+
+@router.post(f"{SOCIAL}/unsubscribe", status_code=202, responses=DCI_RESPONSES)
+def social_unsubscribe(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+    """End subscriptions."""
+    return _async("social", "unsubscribe", raw, session, principal)
+
+
+@router.post(f"{SOCIAL}/txn/status", status_code=202, responses=DCI_RESPONSES)
+def social_txn_status(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+    """Asynchronous transaction status (answer POSTed to ``txn/on-status``)."""
+    return _async("social", "txn-status", raw, session, principal)
+
+
+@router.post(f"{SOCIAL}/sync/txn/status", responses=DCI_RESPONSES)
+def social_sync_txn_status(
+    raw: RawDep, session: SessionDep, principal: SocialReader, keys: KeysDep
+) -> JSONResponse:
+    """Synchronous transaction status."""
+    return _sync_txn_status("social", raw, session, principal, keys)
+
+
+# --- Integrated Beneficiary Registry --------------------------------------------------------
+
+
+@router.post(f"{IBR}/sync/search", responses=DCI_RESPONSES)
+def ibr_sync_search(
+    raw: RawDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+) -> JSONResponse:
+    """IBR synchronous search: Beneficiary records (programme, enrolment, benefits)."""
+    return _sync_search("ibr", raw, session, principal, keys)
+
+
+@router.post(f"{IBR}/search", status_code=202, responses=DCI_RESPONSES)
+def ibr_search(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+    """IBR asynchronous search."""
+    return _async("ibr", "search", raw, session, principal)
+
+
+@router.post(f"{IBR}/subscribe", status_code=202, responses=DCI_RESPONSES)
+def ibr_subscribe(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+    """IBR subscription to registry events."""
+    return _async("ibr", "subscribe", raw, session, principal)
+
+
+@router.post(f"{IBR}/unsubscribe", status_code=202, responses=DCI_RESPONSES)
+def ibr_unsubscribe(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+    """End IBR subscriptions."""
+    return _async("ibr", "unsubscribe", raw, session, principal)
+
+
+@router.post(f"{IBR}/txn/status", status_code=202, responses=DCI_RESPONSES)
+def ibr_txn_status(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+    """IBR asynchronous transaction status."""
+    return _async("ibr", "txn-status", raw, session, principal)
+
+
+@router.post(f"{IBR}/sync/txn/status", responses=DCI_RESPONSES)
+def ibr_sync_txn_status(
+    raw: RawDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+) -> JSONResponse:
+    """IBR synchronous transaction status."""
+    return _sync_txn_status("ibr", raw, session, principal, keys)
+
+
+@router.post(f"{IBR}/sync/enrolled", responses=DCI_RESPONSES)
+def ibr_sync_enrolled(
+    raw: RawDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+) -> JSONResponse:
+    """Is this person (or household) enrolled in an active programme? ``yes``/``no``."""
+    envelope = parse_envelope(raw, "search")
+    request = parse_message(envelope, EnrolledRequest)
+    caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
+    correlation_id = new_id("cor")
+    response, details = service.enrolled(session, caller, request, correlation_id)
+    body = service.response_envelope(
+        caller, "on-search", response, keys, items=response["enrolled_response"]
+    )
+    service.record_message(
+        session,
+        caller,
+        transaction_id=request.transaction_id,
+        correlation_id=correlation_id,
+        status=body["header"]["status"],
+        response=response,
+        record_count=details["record_count"],
+        details=details,
+    )
+    return JSONResponse(body)
