@@ -8,6 +8,7 @@ from solidarity.cli import serve
 from solidarity.coherence.cli import app as coherence_app
 from solidarity.db.cli import app as db_app
 from solidarity.governance.cli import audit_app, clients_app, keys_app, users_app
+from solidarity.interop.cli import app as interop_app
 from solidarity.jobs.cli import app as jobs_app
 from solidarity.linkage.cli import app as linkage_app
 from solidarity.programs.cli import app as programs_app
@@ -20,6 +21,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(coherence_app, name="coherence")
 app.add_typer(registry_app, name="registry")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(interop_app, name="interop")
 app.add_typer(linkage_app, name="linkage")
 app.add_typer(programs_app, name="programs")
 app.add_typer(rules_app, name="rules")

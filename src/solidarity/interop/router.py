@@ -377,3 +377,35 @@ def ibr_sync_enrolled(
         details=details,
     )
     return JSONResponse(body)
+
+
+# --- CRVS client: callbacks of the civil registry -----------------------------------------------
+
+CRVS = "/dci/crvs/registry"
+
+
+def _crvs_callback(
+    action: str, raw: dict[str, Any], session: Session, principal: Principal
+) -> JSONResponse:
+    envelope = parse_envelope(raw, action)
+    correlation_id, _counts = service.receive_crvs(session, principal, raw, envelope)
+    # The subscriber profile expects exactly 200 with the ACK body.
+    return JSONResponse(ack(correlation_id), status_code=200)
+
+
+@router.post(f"{CRVS}/notify", responses=DCI_RESPONSES)
+def crvs_notify(raw: RawDep, session: SessionDep, principal: CrvsWriter) -> JSONResponse:
+    """Births and deaths pushed by a civil registry: each becomes a change request."""
+    return _crvs_callback("notify", raw, session, principal)
+
+
+@router.post(f"{CRVS}/on-search", responses=DCI_RESPONSES)
+def crvs_on_search(raw: RawDep, session: SessionDep, principal: CrvsWriter) -> JSONResponse:
+    """Results of an asynchronous search of the civil registry."""
+    return _crvs_callback("on-search", raw, session, principal)
+
+
+@router.post(f"{CRVS}/on-subscribe", responses=DCI_RESPONSES)
+def crvs_on_subscribe(raw: RawDep, session: SessionDep, principal: CrvsWriter) -> JSONResponse:
+    """The civil registry confirms a subscription."""
+    return _crvs_callback("on-subscribe", raw, session, principal)

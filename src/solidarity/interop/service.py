@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from solidarity.db.base import utcnow
+from solidarity.errors import ValidationFailed
 from solidarity.governance import audit
 from solidarity.governance.agreements import AgreementRefused, allowed_fields
 from solidarity.governance.keys import KeyStore
@@ -858,3 +859,57 @@ def enrolled(
         "enrolled_response": [item],
     }
     return response, {"household_ids": household_ids[:200], "record_count": 1}
+
+
+# --- the CRVS client's callback endpoints ------------------------------------------------------
+
+
+def receive_crvs(
+    session: Session, principal: Principal, raw: dict[str, Any], envelope: Envelope
+) -> tuple[str, dict[str, int]]:
+    """Take a callback of a civil registry (notify, on-search...): ingest its vital events.
+
+    A message id already received is acknowledged again without being processed
+    (the sender retried after losing our answer).
+
+    Returns:
+        The correlation id of the acknowledgement and the events by outcome.
+    """
+    from solidarity.interop import crvs
+
+    header = envelope.header
+    repo = MessageRepository(session)
+    if repo.seen(header.sender_id, header.message_id):
+        return new_id("dup"), {"duplicate": 1}
+    caller = admit(session, principal, raw, envelope, server="crvs-client", needs_callback=False)
+    message = envelope.message or {}
+    items = message.get("notify_event") or message.get("search_response") or []
+    counts: dict[str, int] = {}
+    for item in items if isinstance(items, list) else []:
+        data = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(data, dict):
+            continue
+        records = data.get("reg_records")
+        for record in records if isinstance(records, list) else [records]:
+            if not isinstance(record, dict):
+                continue
+            try:
+                event = crvs.read_event(record, data.get("reg_event_type"))
+            except ValidationFailed:
+                counts["skipped"] = counts.get("skipped", 0) + 1
+                continue
+            row = crvs.ingest(session, header.sender_id, event, actor=principal.username)
+            counts[row.status] = counts.get(row.status, 0) + 1
+    correlation_id = new_id("cor")
+    transaction_id = message.get("transaction_id") if isinstance(message, dict) else None
+    record_message(
+        session,
+        caller,
+        transaction_id=str(transaction_id)[:99] if transaction_id else None,
+        correlation_id=correlation_id,
+        status="succ",
+        response=None,
+        record_count=sum(counts.values()),
+        details={"events": counts},
+    )
+    return correlation_id, counts
