@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from solidarity.errors import NotFoundError, PermissionDenied
+from solidarity.governance.principal import Principal
 from solidarity.jobs import service as jobs
 from solidarity.linkage import service
 from solidarity.linkage.schemas import (
@@ -26,12 +28,26 @@ from solidarity.linkage.schemas import (
     PossibleDuplicate,
     RunOut,
 )
-from solidarity.web.deps import get_actor, get_session
+from solidarity.registry import service as registry
+from solidarity.web.deps import get_actor, get_session, require
 
 router = APIRouter(prefix="/api/v1/linkage", tags=["linkage"])
 
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[str, Depends(get_actor)]
+
+
+def _national_steward(principal: Principal = Depends(require("linkage.review"))) -> Principal:
+    """Review compares persons across the whole registry: a national grant is needed."""
+    if not principal.national:
+        raise PermissionDenied(
+            "deduplication and linkage review need a national grant; yours covers some areas only"
+        )
+    return principal
+
+
+Steward = Annotated[Principal, Depends(_national_steward)]
+Registrar = Annotated[Principal, Depends(require("registry.write"))]
 
 #: Job kind of a registry deduplication run.
 DEDUPE_JOB = "linkage.dedupe"
@@ -71,7 +87,9 @@ class PersonRecord(BaseModel):
 
 
 @router.post("/dedupe", status_code=status.HTTP_202_ACCEPTED)
-def start_dedupe(body: DedupeRequest, session: SessionDep, actor: ActorDep) -> JobQueued:
+def start_dedupe(
+    _principal: Steward, body: DedupeRequest, session: SessionDep, actor: ActorDep
+) -> JobQueued:
     """Queue a deduplication of the registry (train, score, cluster, queue for review)."""
     from solidarity.linkage.config import config_from_dict
 
@@ -88,32 +106,37 @@ def start_dedupe(body: DedupeRequest, session: SessionDep, actor: ActorDep) -> J
 
 @router.get("/runs")
 def list_linkage_runs(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    _principal: Steward, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[RunOut]:
     """The latest deduplication, linkage and intake runs."""
     return [RunOut.model_validate(r) for r in service.list_runs(session, limit)]
 
 
 @router.get("/runs/{run_id}")
-def get_linkage_run(run_id: Annotated[int, Path(ge=1)], session: SessionDep) -> RunOut:
+def get_linkage_run(
+    _principal: Steward, run_id: Annotated[int, Path(ge=1)], session: SessionDep
+) -> RunOut:
     """One run with its counts and timings."""
     return RunOut.model_validate(service.get_run(session, run_id))
 
 
 @router.get("/models")
-def list_linkage_models(session: SessionDep) -> list[ModelOut]:
+def list_linkage_models(_principal: Steward, session: SessionDep) -> list[ModelOut]:
     """Every fitted model with its parameters, newest first."""
     return service.list_models(session)
 
 
 @router.get("/models/{model_id}")
-def get_linkage_model(model_id: Annotated[int, Path(ge=1)], session: SessionDep) -> ModelOut:
+def get_linkage_model(
+    _principal: Steward, model_id: Annotated[int, Path(ge=1)], session: SessionDep
+) -> ModelOut:
     """A fitted model: blocking rules, prior, and m/u/weight of every comparison level."""
     return service.get_model(session, model_id)
 
 
 @router.get("/pairs")
 def list_review_queue(
+    _principal: Steward,
     session: SessionDep,
     status_: Annotated[str, Query(alias="status")] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -124,14 +147,20 @@ def list_review_queue(
 
 
 @router.get("/pairs/{pair_id}")
-def get_linkage_pair(pair_id: Annotated[int, Path(ge=1)], session: SessionDep) -> PairDetail:
+def get_linkage_pair(
+    _principal: Steward, pair_id: Annotated[int, Path(ge=1)], session: SessionDep
+) -> PairDetail:
     """A pair with both records and the agreement and weight of every comparison."""
     return service.get_pair(session, pair_id)
 
 
 @router.post("/pairs/{pair_id}/decision")
 def decide_linkage_pair(
-    pair_id: Annotated[int, Path(ge=1)], body: DecisionIn, session: SessionDep, actor: ActorDep
+    _principal: Steward,
+    pair_id: Annotated[int, Path(ge=1)],
+    body: DecisionIn,
+    session: SessionDep,
+    actor: ActorDep,
 ) -> DecisionOut:
     """Decide match or not a match; a match merges the two records (unless merge is false)."""
     return service.decide(
@@ -146,27 +175,49 @@ def decide_linkage_pair(
 
 
 @router.get("/merges/{merge_id}")
-def get_linkage_merge(merge_id: Annotated[int, Path(ge=1)], session: SessionDep) -> MergeOut:
+def get_linkage_merge(
+    _principal: Steward, merge_id: Annotated[int, Path(ge=1)], session: SessionDep
+) -> MergeOut:
     """A merge and what it changed."""
     return service.get_merge(session, merge_id)
 
 
 @router.post("/merges/{merge_id}/undo")
 def unmerge_persons(
-    merge_id: Annotated[int, Path(ge=1)], session: SessionDep, actor: ActorDep
+    _principal: Steward, merge_id: Annotated[int, Path(ge=1)], session: SessionDep, actor: ActorDep
 ) -> MergeOut:
     """Undo a merge: both records, identifiers and memberships as before."""
     return service.unmerge(session, merge_id, actor=actor)
 
 
 @router.post("/possible-duplicates")
-def find_possible_duplicates(body: PersonRecord, session: SessionDep) -> list[PossibleDuplicate]:
-    """Registry persons who may be the person about to be registered (before saving)."""
-    return service.possible_duplicates(session, body.model_dump(exclude_none=True))
+def find_possible_duplicates(
+    principal: Registrar, body: PersonRecord, session: SessionDep
+) -> list[PossibleDuplicate]:
+    """Registry persons who may be the person about to be registered (before saving).
+
+    Only candidates in the officer's areas are shown: a candidate elsewhere would
+    reveal that a person is registered there.
+    """
+    found = service.possible_duplicates(session, body.model_dump(exclude_none=True))
+    return [c for c in found if _visible(session, principal, c.household_id)]
+
+
+def _visible(session: Session, principal: Principal, household_id: int | None) -> bool:
+    if principal.area_paths is None:
+        return True
+    if household_id is None:
+        return False
+    try:
+        registry.require_household_in_scope(session, household_id, principal.area_paths)
+    except NotFoundError:
+        return False
+    return True
 
 
 @router.get("/links")
 def list_links(
+    _principal: Steward,
     session: SessionDep,
     source: str | None = None,
     band: Annotated[list[str] | None, Query()] = None,
@@ -178,6 +229,6 @@ def list_links(
 
 
 @router.get("/evaluation")
-def evaluate_linkage_decisions(session: SessionDep) -> EvaluationOut:
+def evaluate_linkage_decisions(_principal: Steward, session: SessionDep) -> EvaluationOut:
     """Precision and recall of the scores against the steward's decisions (labels)."""
     return service.evaluate_decisions(session)
