@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from solidarity.db.engine import unit_of_work
@@ -17,7 +17,7 @@ from solidarity.linkage.errors import BlockingRuleRefused, LinkageInputRefused
 from solidarity.linkage.evaluation import accuracy_at
 from solidarity.linkage.models import LinkagePair, LinkageRun
 from solidarity.registry.history import person_state
-from solidarity.registry.models import Household, Identifier, Person, PersonHistory
+from solidarity.registry.models import Area, Household, Identifier, Person, PersonHistory
 from tests.linkage_data import synthetic_registry
 
 
@@ -295,3 +295,55 @@ def test_auto_merge_only_when_enabled(engine: Engine, registry: pl.DataFrame) ->
     with unit_of_work(engine) as s:
         merged = s.scalars(select(Person).where(Person.status == "merged")).all()
     assert len(merged) == result.stats["auto_merged"]
+
+
+def test_bulk_import_queues_possible_duplicates_after_each_batch(
+    engine: Engine, registry: pl.DataFrame, tmp_path: Path
+) -> None:
+    from solidarity.registry.intake.service import import_files
+    from tests.registry_files import write_csv
+
+    with unit_of_work(engine) as s:
+        service.dedupe(s)
+        person = s.scalars(
+            select(Person).where(Person.status == "active", Person.relationship == "head").limit(1)
+        ).one()
+        area = s.scalars(select(Household.area_id).where(Household.id == person.household_id)).one()
+        area_code = s.scalars(select(Area.code).where(Area.id == area)).one()
+        queued_before = s.scalar(
+            select(func.count()).select_from(LinkagePair).where(LinkagePair.status == "pending")
+        )
+    # A partner's file registers the same head again, as a new household of the same area.
+    households = write_csv(
+        tmp_path / "h.csv", [{"household_key": "AGAIN-1", "area_code": area_code}]
+    )
+    persons = write_csv(
+        tmp_path / "p.csv",
+        [
+            {
+                "person_key": "AGAIN-1-1",
+                "household_key": "AGAIN-1",
+                "given_name": person.given_name,
+                "family_name": person.family_name,
+                "sex": person.sex,
+                "birth_date": person.birth_date.isoformat(),
+                "relationship": "head",
+            }
+        ],
+    )
+    outcome = import_files(
+        engine,
+        [households, persons],
+        source="partner",
+        on_batch=service.review_imported_persons(engine, "import"),
+    )
+    assert outcome.status == "succeeded", outcome.errors
+    with unit_of_work(engine) as s:
+        new_id = s.scalars(select(Person.id).where(Person.source_key == "AGAIN-1-1")).one()
+        pending = s.execute(
+            select(LinkagePair.person_id_l, LinkagePair.person_id_r).where(
+                LinkagePair.status == "pending"
+            )
+        ).all()
+        assert len(pending) > (queued_before or 0)
+        assert any(new_id in pair and person.id in pair for pair in pending)

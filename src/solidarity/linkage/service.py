@@ -18,10 +18,11 @@ from typing import Any, Protocol
 
 import polars as pl
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from solidarity.db.base import utcnow
+from solidarity.db.engine import unit_of_work
 from solidarity.errors import NotFoundError
 from solidarity.linkage import engine
 from solidarity.linkage.blocking import blocking_keys
@@ -967,6 +968,21 @@ def _district_of(session: Session, area_code: str) -> str | None:
         return None
     parts = area.path.strip("/").split("/")
     return parts[-2] if len(parts) >= 2 else parts[0]
+
+
+def review_imported_persons(db: Engine, actor: str) -> Callable[[list[int]], None]:
+    """A batch hook for bulk intake: each committed batch's persons are checked.
+
+    Entry points pass it as ``import_files(..., on_batch=...)``; every batch is
+    checked in its own unit of work, so a failure of the check never undoes the
+    import (the persons are in the registry either way).
+    """
+
+    def check(person_ids: list[int]) -> None:
+        with unit_of_work(db) as session:
+            check_new_persons(session, person_ids, actor=actor)
+
+    return check
 
 
 def check_new_persons(

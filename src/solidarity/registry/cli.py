@@ -53,6 +53,7 @@ def import_(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     from solidarity.db.engine import get_engine
+    from solidarity.linkage.service import review_imported_persons
     from solidarity.registry.intake.service import import_files
 
     with Progress(
@@ -65,8 +66,9 @@ def import_(
                 tasks[phase] = bar.add_task(phase, total=max(total, 1))
             bar.update(tasks[phase], completed=done, total=max(total, 1))  # type: ignore[arg-type]
 
+        engine = get_engine()
         outcome = import_files(
-            get_engine(),
+            engine,
             files,
             mapping_file=mapping,
             source=source,
@@ -74,6 +76,7 @@ def import_(
             actor=actor,
             report_dir=report_dir,
             progress=progress,
+            on_batch=review_imported_persons(engine, actor),
         )
     _print_outcome(outcome)
     if outcome.status != "succeeded":

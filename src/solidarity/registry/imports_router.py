@@ -301,6 +301,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     re-queued after a crash or a shutdown resumes instead of duplicating.
     Progress reports double as the safe points where a cancel stops the job.
     """
+    from solidarity.linkage.service import review_imported_persons
     from solidarity.registry.intake.service import import_files
 
     params = ctx.params
@@ -324,6 +325,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
             report_dir=directory / "report",
             progress=progress,
             area_scope=params.get("area_scope"),
+            on_batch=review_imported_persons(ctx.engine, params.get("actor", "system")),
         )
     except ValidationFailed as exc:  # unreadable files: say why in the job's log
         for error in exc.errors[:RESULT_ERRORS]:

@@ -53,6 +53,8 @@ from solidarity.registry.models import Household, Identifier, ImportRun, Person
 from solidarity.registry.repository import AreaRepository
 
 Progress = Callable[[str, int, int], None]
+#: Called after each committed batch with the ids of the persons it wrote.
+BatchHook = Callable[[list[int]], None]
 HOUSEHOLD_TABLE: Table = Household.__table__  # type: ignore[assignment]
 PERSON_TABLE: Table = Person.__table__  # type: ignore[assignment]
 IDENTIFIER_TABLE: Table = Identifier.__table__  # type: ignore[assignment]
@@ -158,6 +160,7 @@ def import_files(
     progress: Progress | None = None,
     today: date | None = None,
     batch_households: int | None = None,
+    on_batch: BatchHook | None = None,
     area_scope: Sequence[str] | None = None,
 ) -> ImportOutcome:
     """Validate and import household and person files into the registry.
@@ -177,6 +180,8 @@ def import_files(
         progress: Called with (phase, done, total).
         today: The date "future" is judged against (default: today, UTC).
         batch_households: Households per committed batch.
+        on_batch: Called after each batch commits with its persons' ids (the entry
+            point uses it, e.g., to queue possible duplicates for review).
         area_scope: Area path prefixes the importer is responsible for; a household
             in another area is an error (``None``: national).
 
@@ -335,6 +340,7 @@ def import_files(
         area_ids,
         batch_size,
         report,
+        on_batch,
     )
     outcome.households_imported, outcome.persons_imported = imported_h, imported_p
     _finish(engine, run_id, outcome)
@@ -353,6 +359,7 @@ def _write(
     area_ids: dict[str, int],
     batch_size: int,
     report: Progress,
+    on_batch: BatchHook | None,
 ) -> tuple[int, int]:
     moment = utcnow()
     dialect = engine.dialect.name
@@ -428,6 +435,8 @@ def _write(
         done_h += batch.height
         done_p += members.height
         report("writing", done_h, total)
+        if on_batch is not None:
+            on_batch(members.get_column("id").to_list())
     return done_h, done_p
 
 
