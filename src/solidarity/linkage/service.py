@@ -88,7 +88,14 @@ class MembershipMover(Protocol):
     def restore(self, session: Session, token: Any) -> None: ...
 
 
-_movers: dict[str, MembershipMover] = {}
+def _default_movers() -> dict[str, MembershipMover]:
+    # Programme enrolments always follow a merge; other domains may register more.
+    from solidarity.programs.membership import ProgrammeMemberships
+
+    return {"programs": ProgrammeMemberships()}
+
+
+_movers: dict[str, MembershipMover] = _default_movers()
 
 
 def register_membership_mover(name: str, mover: MembershipMover) -> None:
