@@ -13,10 +13,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from solidarity.synthetic.seed import SeedResult
 
 console = Console()
 
@@ -71,6 +75,8 @@ class DemoSetup:
     areas: int
     #: Demo accounts: (username, password, role, scope).
     accounts: list[tuple[str, str, str, str]] = field(default_factory=list)
+    #: What seeding programmes, links and the institutional map did (None: not run).
+    seeded: SeedResult | None = None
 
 
 def prepare_demo(
@@ -80,12 +86,15 @@ def prepare_demo(
     households: int,
     seed: int = 1,
     say: Callable[[str], None] = console.print,
+    seed_programmes: bool = True,
 ) -> DemoSetup:
-    """Migrate, generate the synthetic country if missing, load its areas, import it.
+    """Migrate, generate the synthetic country if missing, load its areas, import it, seed it.
 
     Every step is skipped or idempotent when already done, so a second run starts
     at once. The import uses ``accept_valid``: households the synthetic country
-    deliberately got wrong are reported, the others imported.
+    deliberately got wrong are reported, the others imported. Seeding
+    (:func:`solidarity.synthetic.seed.seed_country`) then creates the programmes,
+    enrolments, a payment cycle, the linked outside lists and the institutional map.
     """
     from solidarity.db import migrate
     from solidarity.db.engine import unit_of_work
@@ -99,7 +108,8 @@ def prepare_demo(
 
     country = directory / "country"
     generated = False
-    if not (country / "households.csv").exists():
+    # A country generated before the set-up files existed is generated again.
+    if not (country / "households.csv").exists() or not (country / "programmes.yaml").exists():
         from solidarity.synthetic.generator import generate
 
         say(f"generating a synthetic country of {households:,} households (seed {seed})")
@@ -142,6 +152,12 @@ def prepare_demo(
         say(f"registry already holds {before['households']:,} households: import skipped")
     with unit_of_work(engine) as session:
         after = registry_counts(session)
+    seeded = None
+    if seed_programmes and after["households"]:
+        from solidarity.synthetic.seed import seed_country
+
+        say("setting up programmes, payments, linked lists and the institutional map")
+        seeded = seed_country(engine, country, actor="demo", say=lambda line: say(f"  {line}"))
     with unit_of_work(engine) as session:
         from solidarity.governance.service import ensure_demo_users
 
@@ -155,6 +171,7 @@ def prepare_demo(
         persons=after["persons"],
         areas=after["areas"],
         accounts=accounts,
+        seeded=seeded,
     )
 
 

@@ -28,6 +28,7 @@ from solidarity.synthetic.population import (
 )
 from solidarity.synthetic.programmes import build_programmes, catalogue
 from solidarity.synthetic.registry_duplicates import plant_registry_duplicates
+from solidarity.synthetic.setup_files import write_setup_files
 
 FileFormat = Literal["csv", "parquet"]
 #: The date the country is observed at: ages, enrolments and journeys are as of this day.
@@ -159,6 +160,12 @@ def generate(
     write("ground_truth_programmes", programmes.quality)
     if duplicates is not None:
         write("ground_truth_duplicates", duplicates.truth)
+    drought = geo.community_code.filter(pl.Series(np.isin(geo.community_district, shock))).to_list()
+    files.update(
+        write_setup_files(
+            out_dir, programmes.programmes, pop.poverty_line, drought, CURRENCY, as_of
+        )
+    )
 
     poor = pop.persons.select((pl.col("_consumption") < pop.poverty_line).sum()).item()
     poverty_rate = int(poor) / max(pop.persons.height, 1)
