@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from solidarity.backup.cli import app as backup_app
 from solidarity.cli import serve
 from solidarity.coherence.cli import app as coherence_app
 from solidarity.db.cli import app as db_app
@@ -18,6 +19,7 @@ from solidarity.synthetic.cli import app as synth_app
 
 app = typer.Typer(no_args_is_help=True, help="Solidarity social protection information system.")
 app.add_typer(db_app, name="db")
+app.add_typer(backup_app, name="backup")
 app.add_typer(coherence_app, name="coherence")
 app.add_typer(registry_app, name="registry")
 app.add_typer(jobs_app, name="jobs")
