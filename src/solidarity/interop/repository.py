@@ -25,6 +25,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -144,10 +145,12 @@ class RegistryReader:
                 select(Person.household_id).where(Person.id == number)
             )
             return found
+        # The bare column (SQLite would render ``active = 1``), so that the partial
+        # unique index on (id_type, value) WHERE active answers the lookup.
         holders = select(Identifier.person_id).where(
             Identifier.id_type == node.id_type,
             Identifier.value == node.value,
-            Identifier.active.is_(True),
+            text("identifier.active"),
         )
         if entity == "Member":
             return person.id.in_(holders)  # type: ignore[no-any-return]
