@@ -2,6 +2,7 @@
 
 from solidarity.coherence import models as coherence_models
 from solidarity.governance import models as governance_models
+from solidarity.grievances import models as grievances_models
 from solidarity.interop import models as interop_models
 from solidarity.jobs import models as jobs_models
 from solidarity.linkage import models as linkage_models
@@ -11,6 +12,7 @@ from solidarity.registry import models as registry_models
 __all__ = [
     "coherence_models",
     "governance_models",
+    "grievances_models",
     "interop_models",
     "jobs_models",
     "linkage_models",
