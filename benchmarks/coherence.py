@@ -50,7 +50,12 @@ from solidarity.registry.models import Area, Household, Person
 
 AS_OF = date(2025, 6, 30)
 PROGRAMMES = [
-    ("CGR", "children", "child_poverty", "count(members, m.age < 15) >= 1 && consumption_per_capita < 300"),
+    (
+        "CGR",
+        "children",
+        "child_poverty",
+        "count(members, m.age < 15) >= 1 && consumption_per_capita < 300",
+    ),
     ("SBY", "children", "education_cost", "any(members, m.age >= 16 && m.age <= 19)"),
     ("SFP", "children", "food_insecurity", "count(members, m.age >= 6 && m.age <= 13) >= 1"),
     ("OAP", "elderly", "old_age", "elderly >= 1"),
@@ -58,8 +63,18 @@ PROGRAMMES = [
     ("DSG", "persons_with_disabilities", "disability", "disabled_members >= 1"),
     ("HIS", "all", "health_cost", "consumption_per_capita < 360"),
     ("MHV", "working_age", "health_cost", "any(members, m.pregnant)"),
-    ("PWP", "working_age", "unemployment", "urban_rural == 'rural' && consumption_per_capita < 300"),
-    ("UIB", "working_age", "unemployment", "urban_rural == 'urban' && consumption_per_capita >= 300"),
+    (
+        "PWP",
+        "working_age",
+        "unemployment",
+        "urban_rural == 'rural' && consumption_per_capita < 300",
+    ),
+    (
+        "UIB",
+        "working_age",
+        "unemployment",
+        "urban_rural == 'urban' && consumption_per_capita >= 300",
+    ),
     ("ECS", "all", "climate_shock", "consumption_per_capita < 450"),
     ("FSN", "all", "food_insecurity", "consumption_per_capita < 200"),
 ]  # fmt: skip

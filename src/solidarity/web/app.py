@@ -120,7 +120,6 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     routes declare their permission with ``Depends(require(...))``.
     """
     from solidarity.coherence.router import router as coherence_router
-    from solidarity.coherence.router import router as coherence_router
     from solidarity.governance.router import router as governance_router
     from solidarity.interop.router import router as interop_router
     from solidarity.jobs.router import router as jobs_router
