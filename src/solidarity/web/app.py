@@ -22,6 +22,7 @@ from solidarity.db.engine import get_engine
 from solidarity.errors import SolidarityError
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
+from solidarity.observability.database import install as install_observability
 from solidarity.web.deps import (
     enforce_authentication,
     get_engine_from_app,
@@ -121,12 +122,17 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     """
     from solidarity.coherence.router import router as coherence_router
     from solidarity.governance.router import router as governance_router
+    from solidarity.grievances.router import router as grievances_router
     from solidarity.interop.router import router as interop_router
     from solidarity.jobs.router import router as jobs_router
     from solidarity.linkage.router import router as linkage_router
+    from solidarity.monitoring.metrics import install_metrics
+    from solidarity.monitoring.router import router as monitoring_router
     from solidarity.programs.router import router as programs_router
     from solidarity.registry.imports_router import router as imports_router
     from solidarity.registry.router import router as registry_router
+    from solidarity.simulation.router import router as simulation_router
+    from solidarity.web.pages import install_pages
 
     settings = get_settings()
     app = FastAPI(
@@ -137,6 +143,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
         dependencies=[Depends(enforce_authentication)],
     )
     app.state.engine = engine or get_engine()
+    install_observability(app)
     app.state.keys = keys or KeyStore()
     app.state.login_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
@@ -172,8 +179,13 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(linkage_router))
     app.include_router(_declare_permissions(programs_router))
     app.include_router(_declare_permissions(coherence_router))
-    app.include_router(_declare_permissions(coherence_router))
     app.include_router(_declare_permissions(interop_router))
+    app.include_router(_declare_permissions(grievances_router))
+    app.include_router(_declare_permissions(simulation_router))
+    app.include_router(_declare_permissions(monitoring_router))
+    install_metrics(app)
+    # The web application's pages (each declares its permission like the API routes).
+    install_pages(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

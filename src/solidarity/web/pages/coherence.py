@@ -1,0 +1,142 @@
+"""The coherence dashboard: overlaps, coverage gaps, fiscal incidence, journey, policy and
+institutional maps, the scorecard, the action plan board, and the PDF report.
+
+Filters (area, breakdown group, date) narrow every diagnostic; the charts are the
+coherence package's own server-rendered SVG, shown beside tables of the same
+figures so that nothing is only visible as a picture.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from solidarity.coherence import charts, institutions, plan
+from solidarity.coherence import service as diagnostics
+from solidarity.coherence.router import MANAGE, READ
+from solidarity.coherence.schemas import ActionUpdate
+from solidarity.errors import SolidarityError
+from solidarity.governance.principal import Principal
+from solidarity.registry import service as registry
+from solidarity.web.deps import get_session, require
+from solidarity.web.pages.common import form_fields, render
+
+router = APIRouter(include_in_schema=False)
+SessionDep = Annotated[Session, Depends(get_session)]
+Analyst = Annotated[Principal, Depends(require(READ))]
+Planner = Annotated[Principal, Depends(require(MANAGE))]
+FormData = Annotated[dict[str, str], Depends(form_fields)]
+GROUPS = ("area", "urban_rural", "head_sex", "head_age_band", "disability", "quintile")
+STATUSES = ("planned", "in_progress", "done", "cancelled")
+
+
+def _chart(draw: Any, *args: Any) -> Markup | None:
+    """A chart's SVG, or nothing when the chart extra is not installed or the data is empty."""
+    try:
+        return Markup(draw(*args))
+    except (SolidarityError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _parse_date(value: str | None) -> date:
+    try:
+        return date.fromisoformat(value) if value else date.today()
+    except ValueError:
+        return date.today()
+
+
+@router.get("/coherence", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    analyst: Analyst,
+    area: str = "",
+    group: str = "area",
+    as_of: str = "",
+) -> HTMLResponse:
+    """Every diagnostic for the chosen area, group and date, with charts and tables."""
+    on = _parse_date(as_of)
+    group = group if group in GROUPS else "area"
+    if area:
+        registry.require_area_in_scope(session, area, analyst.area_paths)
+    elif analyst.area_paths is not None:
+        area = ""  # national figures need a national grant: show the first own area
+        own = [a for a in registry.list_areas(session) if analyst.covers_path(a.path)]
+        area = own[0].code if own else ""
+    ctx = diagnostics.Context(session, on, area or None, 0)
+    overlaps = diagnostics.overlaps_of(ctx)
+    targeting = diagnostics.targeting_of(ctx, group)
+    gaps = diagnostics.targeting_of(ctx)
+    fiscal = diagnostics.fiscal_of(ctx)
+    journey = diagnostics.journey_of(ctx, None if group == "area" else group)
+    policy = diagnostics.policy_map_of(ctx)
+    matrix = ctx.overlap.matrix().to_dicts()
+    svgs = {
+        "overlap": _chart(charts.overlap_heatmap, matrix) if matrix else None,
+        "gaps": _chart(charts.gap_bars, gaps.worst_areas) if gaps.worst_areas else None,
+        "incidence": _chart(charts.incidence_bars, fiscal.incidence) if fiscal.incidence else None,
+        "funnel": _chart(charts.journey_funnel, journey.funnel) if journey.funnel else None,
+        "policy": _chart(charts.policy_grid, policy.cells) if policy.cells else None,
+    }
+    areas = [a for a in registry.list_areas(session, level=0) if analyst.covers_path(a.path)]
+    areas += [a for a in registry.list_areas(session, level=1) if analyst.covers_path(a.path)]
+    return render(
+        request,
+        "coherence/dashboard.html",
+        analyst,
+        filters={"area": area, "group": group, "as_of": on.isoformat()},
+        areas=areas,
+        groups=GROUPS,
+        overlaps=overlaps,
+        matrix=matrix,
+        targeting=targeting,
+        gaps=gaps,
+        fiscal=fiscal,
+        journey=journey,
+        policy=policy,
+        institutions=institutions.institutional_map(session, on),
+        scorecard=plan.get_assessment(session),
+        board=_board(session, on),
+        statuses=STATUSES,
+        charts=svgs,
+        can_manage=analyst.has(MANAGE),
+    )
+
+
+def _board(session: Session, on: date) -> dict[str, list[Any]]:
+    actions = plan.list_actions(session, on)
+    return {status: [a for a in actions if a.status == status] for status in STATUSES}
+
+
+@router.post("/coherence/actions/update", response_class=HTMLResponse)
+def update_action(
+    request: Request, session: SessionDep, planner: Planner, form: FormData
+) -> HTMLResponse:
+    """Change an action's status, due date or responsible person in place."""
+    on = date.today()
+    problem = None
+    try:
+        update = ActionUpdate(
+            version=int(form.get("version") or 0),
+            status=form.get("status") or None,  # type: ignore[arg-type]
+            due_on=date.fromisoformat(form["due_on"]) if form.get("due_on") else None,
+            responsible_person=form.get("responsible_person") or None,
+        )
+        plan.update_action(session, form.get("code", ""), update, actor=planner.username, as_of=on)
+    except (SolidarityError, ValueError) as exc:
+        session.rollback()
+        problem = getattr(exc, "detail", None) or str(exc)
+    return render(
+        request,
+        "coherence/_board.html",
+        planner,
+        board=_board(session, on),
+        statuses=STATUSES,
+        can_manage=True,
+        problem=problem,
+    )
