@@ -200,3 +200,16 @@ def test_pages_answer_in_french_with_local_formats(
     assert "2 mai 1980" in household.text
     outside = client.get("/language?lang=fr&next=https://evil.example/")
     assert outside.headers["location"] == "/"
+
+
+def test_import_columns_are_suggested_from_their_names() -> None:
+    from solidarity.web.pages.imports import suggest_field
+
+    assert suggest_field("hh_id") == "household_key"
+    assert suggest_field("grp_member/First Name") == "given_name"
+    assert suggest_field("Gender") == "sex"
+    assert suggest_field("DOB") == "birth_date"
+    assert suggest_field("nid") == "id_national_id"
+    assert suggest_field("Roof material") == "roof"
+    assert suggest_field("birth_dat") == "birth_date"
+    assert suggest_field("favourite colour") == ""
