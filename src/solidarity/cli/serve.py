@@ -26,9 +26,9 @@ console = Console()
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from solidarity.observability.logs import configure_json_logging
+
+    configure_json_logging(logging.INFO)
 
 
 def serve(
@@ -40,7 +40,16 @@ def serve(
     import uvicorn
 
     console.print(f"Solidarity on http://{host}:{port}/ (API reference: /docs)")
-    uvicorn.run("solidarity.web.app:create_app", factory=True, host=host, port=port, reload=reload)
+    _configure_logging()
+    uvicorn.run(
+        "solidarity.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        log_config=None,  # keep the JSON logging configured above
+        access_log=False,  # our middleware writes one structured line per request
+    )
 
 
 def worker(

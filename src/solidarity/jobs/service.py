@@ -24,6 +24,7 @@ from solidarity.errors import ConflictError, NotFoundError, SolidarityError
 from solidarity.jobs.models import Job
 from solidarity.jobs.repository import JobRepository
 from solidarity.jobs.schemas import FINISHED
+from solidarity.observability.logs import current_request_id
 
 Clock = Callable[[], datetime]
 Handler = Callable[["JobContext"], dict[str, Any]]
@@ -103,6 +104,15 @@ class JobContext:
             raise JobCancelled(f"job {self.job_id} stopped before it finished")
 
 
+def _with_request_id(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    # The request that queued a job is named in its params, and so in its log lines.
+    out = dict(params or {})
+    request_id = current_request_id()
+    if request_id and "request_id" not in out:
+        out["request_id"] = request_id
+    return out
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -115,7 +125,7 @@ def enqueue(
     job = Job(
         kind=kind,
         status="queued",
-        params=dict(params or {}),
+        params=_with_request_id(params),
         progress=0.0,
         log="",
         attempts=0,

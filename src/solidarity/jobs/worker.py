@@ -34,6 +34,7 @@ from solidarity.db.base import utcnow
 from solidarity.db.engine import unit_of_work
 from solidarity.jobs.repository import JobRepository
 from solidarity.jobs.service import Clock, JobCancelled, JobContext, handler_for
+from solidarity.observability.logs import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,8 @@ class Worker:
         if handler is None:
             self._finish(ctx, status="failed", error=f"no handler is registered for {kind!r}")
             return
+        # The job's log lines carry the id of the request that queued it.
+        request_token = REQUEST_ID.set(params.get("request_id"))
         logger.info("job %s (%s) started by %s", job_id, kind, self.worker_id)
         beat_stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(ctx, beat_stop), daemon=True)
@@ -204,6 +207,7 @@ class Worker:
         finally:
             beat_stop.set()
             beat.join()
+            REQUEST_ID.reset(request_token)
 
     def _stopped(self, ctx: JobContext, reason: str) -> None:
         with unit_of_work(self.engine) as session:

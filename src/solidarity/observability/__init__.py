@@ -1,0 +1,1 @@
+"""Request ids, structured JSON logs, and how infrastructure failures are reported."""
