@@ -104,3 +104,28 @@ def test_api_diagnostics_need_a_signed_in_reader(
     report = analyst.get(f"/api/v1/coherence/report?as_of={AS_OF}&format=html")
     assert report.status_code == 200
     assert "Coherence scorecard" in report.text
+
+
+def test_report_of_a_registry_with_programmes_but_no_beneficiary_yet(
+    session: Session, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from solidarity.programs import service as programmes
+    from solidarity.programs.schemas import ProgrammeIn, RuleVersionIn
+    from tests.integration.test_registry_builders import build_registry
+
+    build_registry(session)
+    programmes.create_programme(session, ProgrammeIn(code="NEW", name="New grant"), "t")
+    programmes.add_rule_version(
+        session,
+        "NEW",
+        RuleVersionIn(kind="eligibility", expression="size >= 1", valid_from=date(2020, 1, 1)),
+        "t",
+    )
+    session.commit()
+    monkeypatch.setenv("SOLIDARITY_DATABASE_URL", database_url)
+    html = tmp_path / "report.html"
+    result = runner.invoke(app, ["coherence", "report", "--format", "html", "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    assert "no household is enrolled yet" in html.read_text(encoding="utf-8")

@@ -83,11 +83,18 @@ def _findings(ctx: diagnostics.Context, parts: dict[str, Any]) -> list[str]:
     targeting = parts["targeting"]
     system = next((r for r in targeting.rows if r["programme"] == "ALL"), None)
     if system and system["coverage"] is not None:
-        out.append(
+        reach = (
             f"The programmes together reach {system['coverage']:.0%} of the households in their "
-            f"own target populations; {system['inclusion_error']:.0%} of beneficiary households "
-            "are outside every target."
+            "own target populations"
         )
+        if system["inclusion_error"] is None:
+            # No beneficiary yet: an inclusion error has no denominator.
+            out.append(reach + "; no household is enrolled yet.")
+        else:
+            out.append(
+                reach + f"; {system['inclusion_error']:.0%} of beneficiary households "
+                "are outside every target."
+            )
     out.append(
         f"{targeting.uncovered_households:,} of {targeting.vulnerable_households:,} poor or "
         f"vulnerable households ({targeting.vulnerable_definition}) are in no programme"
