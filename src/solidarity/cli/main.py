@@ -12,9 +12,11 @@ from solidarity.governance.cli import audit_app, clients_app, keys_app, users_ap
 from solidarity.interop.cli import app as interop_app
 from solidarity.jobs.cli import app as jobs_app
 from solidarity.linkage.cli import app as linkage_app
+from solidarity.monitoring.cli import app as monitoring_app
 from solidarity.programs.cli import app as programs_app
 from solidarity.registry.cli import app as registry_app
 from solidarity.rules.cli import app as rules_app
+from solidarity.simulation.cli import app as simulation_app
 from solidarity.synthetic.cli import app as synth_app
 
 app = typer.Typer(no_args_is_help=True, help="Solidarity social protection information system.")
@@ -27,6 +29,8 @@ app.add_typer(interop_app, name="interop")
 app.add_typer(linkage_app, name="linkage")
 app.add_typer(programs_app, name="programs")
 app.add_typer(rules_app, name="rules")
+app.add_typer(simulation_app, name="simulate")
+app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(synth_app, name="synth")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")

@@ -1,0 +1,1 @@
+"""Monitoring and evaluation: indicators as data, snapshots, data quality, system KPIs."""

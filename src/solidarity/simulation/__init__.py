@@ -1,0 +1,1 @@
+"""Policy simulation: reform scenarios evaluated against a baseline over the whole registry."""

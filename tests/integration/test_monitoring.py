@@ -1,0 +1,198 @@
+"""Monitoring indicators on the ten hand-built households of the simulation tests.
+
+On 2025-06-30: CG enrols h1, h2 and OAP h1, h4, h8 (OAP's h9 exited in January),
+so households h1, h2, h4, h8 (four one-person households of ten) are covered.
+Payments in the 12 months to the date (cycles of May 2025, window ending 05-31):
+  CG  (reconciled): h1 paid 10 on 05-31, h2 unclaimed.
+  OAP (approved):   h1 paid 20 on 06-05 (late), h8 paid 20 on 05-20, h4 not yet reported.
+A 2023 cycle is outside the 12 months. h1-h3 were updated on 2025-03-01 (the rest
+in 2020); the member of h5 has the name, sex and birth date of h3's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from solidarity.monitoring import service
+from solidarity.monitoring.errors import IndicatorInvalid
+from solidarity.programs.models import Enrolment, Entitlement, PaymentCycle, Programme
+from solidarity.registry.models import Household, Person
+from tests.integration.test_simulation import build
+
+AS_OF = date(2025, 6, 30)
+
+
+def world(session: Session) -> dict[str, int]:
+    ids = build(session)
+    progs = {p.code: p.id for p in session.query(Programme).all()}
+    enrolments: dict[tuple[str, str], int] = {}
+    for code, hh in (("CG", "h1"), ("CG", "h2"), ("OAP", "h1"), ("OAP", "h4"), ("OAP", "h8")):
+        e = Enrolment(
+            programme_id=progs[code],
+            household_id=ids[hh],
+            status="active",
+            as_of=date(2024, 1, 1),
+            enrolled_on=date(2024, 1, 1),
+        )
+        session.add(e)
+        session.flush()
+        enrolments[(code, hh)] = e.id
+    session.add(
+        Enrolment(
+            programme_id=progs["OAP"],
+            household_id=ids["h9"],
+            status="exited",
+            as_of=date(2024, 1, 1),
+            enrolled_on=date(2024, 1, 1),
+            exited_on=date(2025, 1, 1),
+        )
+    )
+    cycles = {}
+    for code, status, period, start, end in (
+        ("CG", "reconciled", "2025-05", date(2025, 5, 1), date(2025, 5, 31)),
+        ("OAP", "approved", "2025-05", date(2025, 5, 1), date(2025, 5, 31)),
+        ("CG", "reconciled", "2023-05", date(2023, 5, 1), date(2023, 5, 31)),
+    ):
+        c = PaymentCycle(
+            programme_id=progs[code],
+            period=period,
+            window_start=start,
+            window_end=end,
+            status=status,
+        )
+        session.add(c)
+        session.flush()
+        cycles[(code, period)] = c.id
+    payments = (
+        ("CG", "2025-05", "h1", "paid", 10.0, date(2025, 5, 31)),
+        ("CG", "2025-05", "h2", "unclaimed", None, None),
+        ("OAP", "2025-05", "h1", "paid", 20.0, date(2025, 6, 5)),
+        ("OAP", "2025-05", "h4", "computed", None, None),
+        ("OAP", "2025-05", "h8", "paid", 20.0, date(2025, 5, 20)),
+        ("CG", "2023-05", "h1", "paid", 10.0, date(2023, 5, 31)),
+    )
+    for n, (code, period, hh, status, paid, on) in enumerate(payments):
+        session.add(
+            Entitlement(
+                cycle_id=cycles[(code, period)],
+                programme_id=progs[code],
+                enrolment_id=enrolments[(code, hh)],
+                household_id=ids[hh],
+                amount=paid or 10.0,
+                payment_reference=f"REF-{n}",
+                status=status,
+                paid_amount=paid,
+                paid_on=on,
+            )
+        )
+    recent = datetime(2025, 3, 1, tzinfo=UTC)
+    session.execute(
+        update(Household)
+        .where(Household.id.in_([ids["h1"], ids["h2"], ids["h3"]]))
+        .values(valid_from=recent)
+    )
+    # Same name, sex and birth date as h3's member: a probable duplicate pair.
+    session.query(Person).filter(Person.household_id == ids["h5"]).one().given_name = "P3"
+    session.flush()
+    return ids
+
+
+def values(session: Session) -> dict[str, object]:
+    service.load_standard(session, "analyst")
+    return {v.code: v for v in service.compute_all(session, AS_OF)}
+
+
+def test_standard_indicators_match_hand_counts(session: Session) -> None:
+    world(session)
+    v = values(session)
+    sdg = v["SDG_1_3_1"]
+    assert (sdg.value, sdg.numerator, sdg.denominator) == (0.4, 4, 10)  # type: ignore[attr-defined]
+    by_sex = {(d["by"], d["group"]): d["value"] for d in sdg.disaggregation}  # type: ignore[attr-defined]
+    # Women: h1, h3, h5, h7, h9 (h1 covered); men h2, h4, h6, h8, h10 (h2, h4, h8).
+    assert by_sex[("sex", "female")] == 0.2 and by_sex[("sex", "male")] == 0.6
+    assert by_sex[("area", "D1")] == 0.6 and by_sex[("area", "D2")] == 0.2
+    assert v["ASPIRE_COVERAGE_Q1"].value == 1.0  # type: ignore[attr-defined]
+    # Transfers: h1 10 + 20, h8 20 (the 2023 payment is too old): Q1 gets 30 of 50.
+    assert v["ASPIRE_INCIDENCE_Q1"].value == 0.6  # type: ignore[attr-defined]
+    # Beneficiaries h1, h2, h4, h8: 50 / ((100 + 200 + 400 + 800) * 12).
+    assert v["ASPIRE_ADEQUACY"].value == pytest.approx(50 / 18000, abs=1e-6)  # type: ignore[attr-defined]
+    # h1, h2, h4 of the four beneficiaries are in quintiles 1-2.
+    assert v["TARGETING_ACCURACY"].value == 0.75  # type: ignore[attr-defined]
+    # Reported: CG h1 (on time), CG h2 (unclaimed), OAP h1 (late), OAP h8 (early).
+    assert v["PAYMENT_TIMELINESS"].value == 0.5  # type: ignore[attr-defined]
+    assert v["RECONCILIATION_RATE"].value == 0.8  # type: ignore[attr-defined]
+    assert v["UNCLAIMED_RATE"].value == 0.25  # type: ignore[attr-defined]
+    assert v["REGISTRY_FRESHNESS"].value == 0.3  # type: ignore[attr-defined]
+    assert v["DUPLICATE_RATE"].value == 0.2  # type: ignore[attr-defined]
+    # No grievance was lodged: not computable with the reason, never a silent zero.
+    grm = v["GRIEVANCE_WITHIN_STANDARD"]
+    assert grm.status == "not_computable" and grm.value is None  # type: ignore[attr-defined]
+    assert "grievance" in (grm.reason or "")  # type: ignore[attr-defined]
+
+
+def test_bad_indicators_fail_clearly(session: Session) -> None:
+    world(session)
+    with pytest.raises(IndicatorInvalid, match="programmes"):
+        service.save_indicator(
+            session,
+            service.parse_definition(
+                {
+                    "code": "X",
+                    "name": "x",
+                    "unit_of_analysis": "household",
+                    "numerator": "programmez >= 1",
+                }
+            ),
+            "analyst",
+        )
+    with pytest.raises(IndicatorInvalid, match="can be split by"):
+        service.save_indicator(
+            session,
+            service.parse_definition(
+                {
+                    "code": "X",
+                    "name": "x",
+                    "unit_of_analysis": "payment",
+                    "numerator": "1",
+                    "disaggregations": ["sex"],
+                }
+            ),
+            "analyst",
+        )
+    row = service.save_indicator(
+        session,
+        service.parse_definition(
+            {
+                "code": "NONE",
+                "name": "nobody",
+                "unit_of_analysis": "household",
+                "filter": "programmes >= 5",
+                "numerator": "1",
+            }
+        ),
+        "analyst",
+    )
+    value = service.compute(session, row, AS_OF)
+    assert value.status == "not_computable" and value.value is None
+    assert "denominator is zero" in (value.reason or "")
+
+
+def test_snapshots_are_reproducible_from_stored_versions(session: Session) -> None:
+    world(session)
+    service.load_standard(session, "analyst")
+    rows = service.snapshot(session, "2025-06", AS_OF, "analyst")
+    sdg = next(r for r in rows if r.indicator_code == "SDG_1_3_1")
+    assert (sdg.value, sdg.indicator_version, sdg.status) == (0.4, 1, "computed")
+    # A new version (new targets) does not change what the stored snapshot used.
+    definition = service.parse_definition(
+        {**service.indicator(session, "SDG_1_3_1").definition, "targets": {2025: 0.5}}
+    )
+    assert service.save_indicator(session, definition, "analyst").version == 2
+    again, value, same_data = service.reproduce(session, sdg.id)
+    assert same_data and value.version == 1 and value.value == again.value == 0.4
+    trend = next(t for t in service.trends(session) if t["code"] == "SDG_1_3_1")
+    assert trend["points"][0]["value"] == 0.4 and trend["points"][0]["target"] == 0.5
