@@ -106,6 +106,8 @@ def world(engine: Engine, client_as: Callable[..., TestClient]) -> dict[str, dic
     with unit_of_work(engine) as session:
         others_job = str(jobs.enqueue(session, "test.matrix", {}, actor="someone.else").id)
         cycle_id = str(_programme_with_a_cycle(session))
+    with unit_of_work(engine) as session:
+        redress = _redress_records(session, reg)
     return {
         "inside": {
             "household_id": str(reg.okello),
@@ -115,6 +117,7 @@ def world(engine: Engine, client_as: Callable[..., TestClient]) -> dict[str, dic
             "username": "national",
             "programme": "MX",
             "cycle_id": cycle_id,
+            **redress["inside"],
         },
         "outside": {
             "household_id": str(reg.ali),
@@ -133,11 +136,90 @@ def world(engine: Engine, client_as: Callable[..., TestClient]) -> dict[str, dic
             "model_id": "1",
             "pair_id": "1",
             "merge_id": "1",
+            **redress["outside"],
         },
     }
 
 
-SCOPED_PARAMS = {"household_id", "person_id", "change_request_id"}
+SCOPED_PARAMS = {
+    "household_id",
+    "person_id",
+    "change_request_id",
+    "grievance_id",
+    "case_id",
+    "referral_id",
+}
+
+
+def _redress_records(session: Any, reg: TinyRegistry) -> dict[str, dict[str, str]]:
+    """A grievance, a case and a referral on each side of R01-D01, and one catalogue service."""
+    from datetime import date
+
+    from solidarity.governance import agreements
+    from solidarity.governance import service as governance
+    from solidarity.governance.schemas import AgencyIn, AgreementIn
+    from solidarity.grievances import cases, referrals
+    from solidarity.grievances import service as grievances
+    from solidarity.grievances.schemas import CaseIn, GrievanceIn, ReferralIn, ServiceIn
+
+    agreements.create_agency(session, AgencyIn(code="EDU", name="Education"), actor="national")
+    agreements.create_agreement(
+        session,
+        AgreementIn(
+            code="DSA-EDU",
+            agency_code="EDU",
+            purposes=["referral"],
+            fields=["given_name"],
+            valid_from=date(2020, 1, 1),
+        ),
+        actor="national",
+    )
+    user = governance.cli_principal(session, "national")
+    referrals.create_service(
+        session,
+        user.scoped_to("referrals.manage"),
+        ServiceIn(
+            code="SVC",
+            name="School bursary",
+            sector="education",
+            agency_code="EDU",
+            area_codes=["R01", "R02"],
+            eligibility="size >= 1",
+        ),
+    )
+    out: dict[str, dict[str, str]] = {}
+    for side, household, person, name in (
+        ("inside", reg.okello, reg.amina, "Amina Okello"),
+        ("outside", reg.ali, reg.sara, "Sara Ali"),
+    ):
+        grievance = grievances.lodge(
+            session,
+            user.scoped_to("grievances.manage"),
+            GrievanceIn(
+                category="data_error",
+                description="wrong birth date",
+                household_id=household,
+                person_id=person,
+                complainant_name=name,
+            ),
+        )
+        case = cases.open_case(
+            session,
+            user.scoped_to("cases.manage"),
+            CaseIn(household_id=household, case_worker="national"),
+        )
+        referral = referrals.send_referral(
+            session,
+            user.scoped_to("referrals.manage"),
+            ReferralIn(service_code="SVC", household_id=household, fields=["given_name"]),
+        )
+        out[side] = {
+            "grievance_id": str(grievance.id),
+            "case_id": str(case.id),
+            "referral_id": str(referral.id),
+            "service_code": "SVC",
+        }
+    return out
 
 
 def _programme_with_a_cycle(session: Any) -> int:

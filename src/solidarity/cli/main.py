@@ -9,6 +9,7 @@ from solidarity.cli import serve
 from solidarity.coherence.cli import app as coherence_app
 from solidarity.db.cli import app as db_app
 from solidarity.governance.cli import audit_app, clients_app, keys_app, users_app
+from solidarity.grievances.cli import cases_app, grievances_app, referrals_app
 from solidarity.interop.cli import app as interop_app
 from solidarity.jobs.cli import app as jobs_app
 from solidarity.linkage.cli import app as linkage_app
@@ -29,6 +30,9 @@ app.add_typer(interop_app, name="interop")
 app.add_typer(linkage_app, name="linkage")
 app.add_typer(programs_app, name="programs")
 app.add_typer(rules_app, name="rules")
+app.add_typer(grievances_app, name="grievances")
+app.add_typer(cases_app, name="cases")
+app.add_typer(referrals_app, name="referrals")
 app.add_typer(simulation_app, name="simulate")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(synth_app, name="synth")

@@ -16,7 +16,7 @@ class TransitionRefused(ConflictError):
         options = ", ".join(allowed) if allowed else "nothing (it is final)"
         super().__init__(
             f"{what} is {current}: it cannot be {step}; from {current} it can be {options}",
-            status=current,
+            current_status=current,
             step=step,
             allowed=allowed,
         )

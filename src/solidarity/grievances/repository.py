@@ -27,6 +27,21 @@ from solidarity.registry.repository import in_scope
 Scope = Sequence[str] | None
 
 
+def utc_times(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Time columns as UTC-aware datetimes whatever the database gave (naive, aware, all null)."""
+    exprs = []
+    for name in columns:
+        dtype = frame.schema[name]
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            exprs.append(column.dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(column.dt.replace_time_zone("UTC").dt.cast_time_unit("us"))
+        else:
+            exprs.append(column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
+    return frame.with_columns(exprs)
+
+
 class AreaLookup:
     """Area codes and paths (the registry's areas, read only)."""
 
@@ -157,7 +172,8 @@ class GrievanceRepository:
             query = query.where(g.received_at >= since)
         if until is not None:
             query = query.where(g.received_at < until)
-        return read_frame(self.session.connection(), query)
+        frame = read_frame(self.session.connection(), query)
+        return utc_times(frame, ["received_at", "resolved_at", "resolve_due"])
 
 
 class CaseRepository:
@@ -329,4 +345,5 @@ class ReferralRepository:
         query = select(r.id, r.sector, r.area_id, r.status, r.sent_at, r.served_at, r.accepted_at)
         if scope is not None:
             query = query.where(in_scope(r.area_id, scope))
-        return read_frame(self.session.connection(), query)
+        frame = read_frame(self.session.connection(), query)
+        return utc_times(frame, ["sent_at", "served_at", "accepted_at"])

@@ -982,12 +982,9 @@ def indicators(
     by_category: dict[str, int] = {}
     repeats: list[RepeatRow] = []
     if frame.height:
-        due = frame["resolve_due"].map_elements(lambda d: aware(d) < now, return_dtype=pl.Boolean)
-        open_overdue = int(
-            frame.with_columns(due.alias("late"))
-            .filter(pl.col("status").is_in(list(OPEN)) & pl.col("late"))
-            .height
-        )
+        open_overdue = frame.filter(
+            pl.col("status").is_in(list(OPEN)) & (pl.col("resolve_due") < now)
+        ).height
         by_category = {
             str(r["category_code"]): int(r["len"])
             for r in frame.group_by("category_code").len().iter_rows(named=True)
