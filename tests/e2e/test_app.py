@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from solidarity.db.engine import make_engine, unit_of_work
 from solidarity.jobs import service
 from solidarity.web.app import create_app
+from tests.integration.test_registry_builders import build_registry
 from tests.registry_files import load_test_areas
 
 
@@ -26,8 +27,8 @@ def test_landing_page_says_what_solidarity_is_and_what_the_registry_holds(
     assert '<html lang="en">' in page
     assert "integrated social protection information system" in page
     assert 'href="/docs"' in page
-    assert "<dt>Areas</dt><dd>5</dd>" in page
-    assert "<dt>Households</dt><dd>0</dd>" in page
+    # An anonymous visitor learns no registry figure.
+    assert "<dt>Households</dt>" not in page and "<dt>Persons</dt>" not in page
     assert "cdn" not in page.lower()
     css = client.get("/static/solidarity.css")
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
@@ -107,3 +108,15 @@ def test_openapi_names_operations_after_their_functions(engine: Engine) -> None:
     expected |= {"list_imports", "get_import", "get_import_errors", "healthz", "readyz"}
     assert expected <= operations
     assert "/" not in schema["paths"]
+
+
+def test_landing_page_counts_only_the_signed_in_readers_areas(
+    engine: Engine, client_as: Callable[..., TestClient]
+) -> None:
+    with unit_of_work(engine) as session:
+        build_registry(session)  # three households: one in R01-D01, two elsewhere
+    national = client_as("registration_officer").get("/").text
+    assert "<dt>Households</dt><dd>3</dd>" in national
+    district = client_as("registration_officer", "R01-D01").get("/").text
+    assert "<dt>Households</dt><dd>1</dd>" in district
+    assert "<dt>Persons</dt><dd>3</dd>" in district

@@ -438,3 +438,15 @@ def get_person(
         when = f" as of {moment.isoformat()}" if moment else ""
         raise NotFoundError(f"person {person_id} not found{when}")
     return _persons_out(session, [state], moment)[0]
+
+
+def counts(session: Session, scope: Scope) -> dict[str, int]:
+    """Active households and persons within ``scope`` (``None``: national), and all areas."""
+    from solidarity.registry.repository import HouseholdRepository, PersonCriteria, PersonRepository
+
+    active = PersonCriteria(status="active", scope_paths=scope)
+    return {
+        "households": HouseholdRepository(session).search(active, None, 1, 1)[1],
+        "persons": PersonRepository(session).search(active, None, 1, 1)[1],
+        "areas": len(AreaRepository(session).list()),
+    }

@@ -27,6 +27,7 @@ from solidarity.web.deps import (
     enforce_authentication,
     get_engine_from_app,
     get_session,
+    optional_principal,
     public,
     route_permission,
 )
@@ -77,23 +78,6 @@ class Readiness(BaseModel):
 
     status: str
     revision: str | None
-
-
-def registry_counts(session: Session) -> dict[str, int]:
-    """Active households and persons, and areas, read through the registry's repositories."""
-    from solidarity.registry.repository import (
-        AreaRepository,
-        HouseholdRepository,
-        PersonCriteria,
-        PersonRepository,
-    )
-
-    active = PersonCriteria(status="active")
-    return {
-        "households": HouseholdRepository(session).search(active, None, 1, 1)[1],
-        "persons": PersonRepository(session).search(active, None, 1, 1)[1],
-        "areas": len(AreaRepository(session).list()),
-    }
 
 
 def _body_limit(path: str) -> int:
@@ -191,11 +175,19 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     @public
     def landing_page(request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
-        """What Solidarity is, what the registry holds, and where to go next."""
+        """What Solidarity is, what the registry holds in the visitor's areas, where to go next.
+
+        The page is public; registry figures are shown only to a signed-in reader,
+        counted within that reader's areas (an anonymous visitor learns no count).
+        """
+        from solidarity.registry import service as registry
+
+        principal = optional_principal(request, session)
+        counts = None
+        if principal is not None and principal.has("registry.read"):
+            counts = registry.counts(session, principal.scoped_to("registry.read").area_paths)
         return templates.TemplateResponse(
-            request,
-            "index.html",
-            {"counts": registry_counts(session), "version": solidarity.__version__},
+            request, "index.html", {"counts": counts, "version": solidarity.__version__}
         )
 
     @app.get("/healthz", tags=["operations"])

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 
 from solidarity.config import get_settings
 from solidarity.db.engine import session_factory
+from solidarity.errors import SolidarityError
 from solidarity.governance import service as governance
 from solidarity.governance.errors import AuthenticationRequired, CsrfFailed, PermissionDenied
 from solidarity.governance.keys import KeyStore
@@ -118,6 +119,14 @@ def enforce_authentication(request: Request, session: Session = Depends(get_sess
         return
     if _authenticate(request, session) is None:
         raise AuthenticationRequired("sign in, or send a bearer access token")
+
+
+def optional_principal(request: Request, session: Session) -> Principal | None:
+    """The caller when signed in (session cookie or bearer token), else ``None``."""
+    try:
+        return _authenticate(request, session)
+    except SolidarityError:
+        return None
 
 
 def current_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
