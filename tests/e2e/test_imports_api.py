@@ -14,7 +14,7 @@ from solidarity.config import get_settings
 from solidarity.db.engine import unit_of_work
 from solidarity.jobs.worker import Worker
 from solidarity.registry.imports_router import safe_filename
-from solidarity.web.app import registry_counts
+from solidarity.registry.service import counts as registry_counts
 from tests.registry_files import load_test_areas, registry_files
 
 
@@ -51,7 +51,7 @@ def test_an_uploaded_import_runs_in_the_worker(
     assert result["errors"] == []
     assert done["created_by"] == "officer"
     with unit_of_work(engine) as session:
-        assert registry_counts(session)["households"] == 3
+        assert registry_counts(session, None)["households"] == 3
 
     runs = client.get("/api/v1/imports").json()
     assert runs["total"] == 1
@@ -87,7 +87,7 @@ def test_a_refused_import_is_a_succeeded_job_with_an_error_report(
     assert report.headers["content-type"].startswith("text/csv")
     assert "NOWHERE" in report.text
     with unit_of_work(engine) as session:
-        assert registry_counts(session)["households"] == 0
+        assert registry_counts(session, None)["households"] == 0
 
 
 def test_an_unknown_file_type_is_refused_with_415(client: TestClient) -> None:

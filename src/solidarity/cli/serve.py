@@ -108,8 +108,8 @@ def prepare_demo(
     from solidarity.db import migrate
     from solidarity.db.engine import unit_of_work
     from solidarity.registry.intake.service import import_files
+    from solidarity.registry.service import counts as registry_counts
     from solidarity.registry.service import load_areas
-    from solidarity.web.app import registry_counts
 
     directory.mkdir(parents=True, exist_ok=True)
     say("migrating the database")
@@ -136,7 +136,7 @@ def prepare_demo(
     say(f"{areas_created} area(s) created")
 
     with unit_of_work(engine) as session:
-        before = registry_counts(session)
+        before = registry_counts(session, None)
     imported = False
     if before["households"] == 0:
         say("importing households and persons")
@@ -160,7 +160,7 @@ def prepare_demo(
     else:
         say(f"registry already holds {before['households']:,} households: import skipped")
     with unit_of_work(engine) as session:
-        after = registry_counts(session)
+        after = registry_counts(session, None)
     seeded = None
     if seed_programmes and after["households"]:
         from solidarity.synthetic.seed import seed_country

@@ -211,12 +211,19 @@ def preview(
     limit: int = 50,
     offset: int = 0,
     scope_paths: Sequence[str] | None = None,
+    draft: BoundRule | None = None,
 ) -> PreviewOut:
     """Who would be eligible on ``as_of`` and at what cost; nothing is written.
 
     ``scope_paths`` limits the population to those area subtrees (``None``: national).
+    ``draft`` replaces the eligibility rule in force by an unsaved one (the rule
+    editor's live preview), with the benefit rule in force.
     """
-    rules = rules_on(session, programme, as_of)
+    if draft is None:
+        rules = rules_on(session, programme, as_of)
+    else:
+        benefit = optional_rule_in_force(session, programme, "benefit", as_of)
+        rules = ProgrammeRules(as_of, draft, bind(benefit, as_of) if benefit else None, None)
     households, persons = evaluate_population(
         session, rules, extra_person_columns=DEMOGRAPHIC_COLUMNS, scope_paths=scope_paths
     )

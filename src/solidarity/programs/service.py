@@ -252,3 +252,20 @@ def load_rule_file(path: Path, kind: str | None = None) -> list[RuleVersionIn]:
             ]
             raise ValidationFailed(f"{path}: version {row} is not valid", errors) from exc
     return out
+
+
+def household_enrolments(session: Session, household_id: int) -> list[dict[str, Any]]:
+    """The household's enrolment in each programme it has been in, with its journey."""
+    repository = ProgrammeRepository(session)
+    found = []
+    for programme in list_programmes(session):
+        enrolment = repository.enrolment(programme.id, household_id)
+        if enrolment is not None:
+            found.append(
+                {
+                    "programme": programme,
+                    "enrolment": enrolment,
+                    "journey": list(repository.journey(programme.id, household_id)),
+                }
+            )
+    return found

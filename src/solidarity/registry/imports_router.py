@@ -148,9 +148,14 @@ def _store(source: BinaryIO, target: Path, limit: int) -> int:
     return written
 
 
-def _save_uploads(
+def store_uploads(
     files: list[UploadFile], mapping: UploadFile | None
 ) -> tuple[Path, list[Path], Path | None]:
+    """Keep uploaded data files (and a mapping) in a new directory under the upload dir.
+
+    Names are sanitised, extensions and sizes checked (415/413), and nothing is kept
+    when any of it fails. Used by the API and the import wizard alike.
+    """
     settings = get_settings()
     names = [safe_filename(f.filename, f"file{n}") for n, f in enumerate(files, start=1)]
     for name in names:
@@ -221,7 +226,7 @@ def create_import(
             "send one combined file or two files (households and persons)",
             [{"field": "files", "message": f"{len(files)} files sent"}],
         )
-    directory, stored, mapping_path = _save_uploads(files, mapping)
+    directory, stored, mapping_path = store_uploads(files, mapping)
     job = jobs.enqueue(
         session,
         IMPORT_KIND,

@@ -36,7 +36,7 @@ from solidarity.registry.fields import (
     PERSON_KEY,
     codelists,
 )
-from solidarity.registry.imports_router import IMPORT_KIND, _save_uploads
+from solidarity.registry.imports_router import IMPORT_KIND, store_uploads
 from solidarity.registry.intake.reader import scan_tables
 from solidarity.registry.intake.repository import ImportRunRepository
 from solidarity.web.deps import get_session, require
@@ -197,7 +197,7 @@ def upload_files(
     try:
         if not 1 <= len(files) <= 2:
             raise SolidarityError("choose one combined file, or a household and a person file")
-        directory, stored, _mapping = _save_uploads(files, None)
+        directory, stored, _mapping = store_uploads(files, None)
         state = {"owner": importer.username, "files": [p.name for p in stored], "source": source}
         (directory / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
         _tables(directory, state)  # refuse unreadable files now, not in the job

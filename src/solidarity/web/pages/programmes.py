@@ -10,11 +10,11 @@ the manager saves a new version. Programme pages use query parameters
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import polars as pl
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -29,9 +29,8 @@ from solidarity.programs import eligibility, payments, service
 from solidarity.programs.jobs import ENROL, ENTITLEMENTS
 from solidarity.programs.models import Programme, ProgrammeRule
 from solidarity.programs.repository import ProgrammeRepository
-from solidarity.programs.rules import BoundRule, bind, check_rule
+from solidarity.programs.rules import BoundRule, check_rule
 from solidarity.programs.schemas import (
-    PAYMENTS_PER_YEAR,
     CycleOut,
     ReconciliationOut,
     RuleVersionIn,
@@ -163,8 +162,9 @@ def _draft_preview(
     rule: Any,
     parameters: dict[str, Any],
     on: date,
+    scope: Sequence[str] | None,
 ) -> dict[str, Any]:
-    """Households a draft eligibility rule admits on ``on`` and their cost, by area."""
+    """Households a draft eligibility rule admits on ``on`` in the manager's areas, by area."""
     draft = ProgrammeRule(
         programme_id=programme.id,
         kind="eligibility",
@@ -173,24 +173,15 @@ def _draft_preview(
         valid_from=on,
         parameters=parameters,
     )
-    benefit = service.optional_rule_in_force(session, programme, "benefit", on)
-    rules = eligibility.ProgrammeRules(
-        on,
-        BoundRule(draft, rule),
-        bind(benefit, on) if benefit else None,
-        None,
+    found = eligibility.preview(
+        session, programme, on, limit=0, scope_paths=scope, draft=BoundRule(draft, rule)
     )
-    households, _persons = eligibility.evaluate_population(session, rules)
-    eligible = households.filter(pl.col("eligible"))
-    with_area = eligibility._area_codes(session, eligible, 0)
-    by_area = eligibility._breakdown(with_area, pl.col("group"))
-    total = float(eligible["benefit"].sum() or 0.0)
     return {
-        "evaluated": households.height,
-        "eligible": eligible.height,
-        "cost": total,
-        "annual_cost": total * PAYMENTS_PER_YEAR.get(programme.benefit_frequency, 1),
-        "by_area": by_area,
+        "evaluated": found.households_evaluated,
+        "eligible": found.eligible,
+        "cost": found.total_cost,
+        "annual_cost": found.annual_cost,
+        "by_area": found.by_area,
     }
 
 
@@ -217,7 +208,9 @@ def check_draft_rule(
     wanted = "boolean" if kind == "eligibility" else "number"
     context["wrong_type"] = checked.type not in (wanted, "any", "null")
     if kind == "eligibility" and not context["wrong_type"] and form.get("preview") != "off":
-        context["preview"] = _draft_preview(session, programme, expression, checked, parameters, on)
+        context["preview"] = _draft_preview(
+            session, programme, expression, checked, parameters, on, manager.area_paths
+        )
     return render(request, "programmes/_rule_feedback.html", manager, **context)
 
 

@@ -19,6 +19,7 @@ from solidarity.governance import audit
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
 from solidarity.governance.privacy import Disclosure
+from solidarity.programs import service as programmes
 from solidarity.registry import changes, service
 from solidarity.registry.fields import HOUSEHOLD_FIELDS, PERSON_FIELDS, FieldSpec, codelists
 from solidarity.registry.schemas import (
@@ -127,26 +128,6 @@ def registry_search(
     )
 
 
-def _household_enrolments(session: Session, household_id: int) -> list[dict[str, Any]]:
-    """The household's enrolments, one per programme it has been in."""
-    from solidarity.programs import service as programmes
-    from solidarity.programs.repository import ProgrammeRepository
-
-    found = []
-    repository = ProgrammeRepository(session)
-    for programme in programmes.list_programmes(session):
-        enrolment = repository.enrolment(programme.id, household_id)
-        if enrolment is not None:
-            found.append(
-                {
-                    "programme": programme,
-                    "enrolment": enrolment,
-                    "journey": list(repository.journey(programme.id, household_id)),
-                }
-            )
-    return found
-
-
 def _read_household(
     session: Session, reader: Principal, keys: KeyStore, household_id: int, as_of: str | None
 ) -> HouseholdOut:
@@ -181,7 +162,9 @@ def household_page(
         session, household_id=household_id, page_size=20, scope=reader.area_paths
     )
     enrolments = (
-        _household_enrolments(session, household_id) if reader.has("programs.read") else None
+        programmes.household_enrolments(session, household_id)
+        if reader.has("programs.read")
+        else None
     )
     return render(
         request,
