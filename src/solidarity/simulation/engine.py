@@ -69,7 +69,8 @@ def transfers(
 
     Returns:
         ``household_id``, ``programme``, ``amount`` (per year), one row per
-        beneficiary household and programme (households within a cap only).
+        beneficiary household and programme (eligible households within the cap,
+        whatever their amount).
     """
     parts = [_one(households, persons, spec, as_of) for spec in specs]
     if not parts:
@@ -114,15 +115,13 @@ def _one(
         # not fit and every one after it wait.
         fits = (pl.col("amount").cum_sum() <= spec.budget_cap).cast(pl.Int8).cum_min()
         chosen = chosen.filter(fits.cast(pl.Boolean))
-    return (
-        chosen.filter(pl.col("amount") > 0)
-        .select(
-            pl.col("household_id").cast(pl.Int64),
-            pl.lit(spec.code).alias("programme"),
-            "amount",
-        )
-        .collect()
-    )
+    # Like enrolment, an eligible household within the cap is a beneficiary even when
+    # its benefit is nil (a fee waiver, a service).
+    return chosen.select(
+        pl.col("household_id").cast(pl.Int64),
+        pl.lit(spec.code).alias("programme"),
+        "amount",
+    ).collect()
 
 
 def ntile(households: pl.DataFrame, n: int) -> pl.Series:
