@@ -35,7 +35,7 @@ import httpx
 HERE = Path(__file__).resolve()
 
 
-def build(url: str, persons: int) -> None:
+def build(url: str, persons: int, revision: str = "head") -> None:
     """A migrated database with ``persons`` persons, an agency, an agreement and a client."""
     from sqlalchemy import insert
 
@@ -48,7 +48,7 @@ def build(url: str, persons: int) -> None:
     from solidarity.registry.models import Household, Identifier, Person
 
     engine = make_engine(url)
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, revision)
     with unit_of_work(engine) as session:
         service.load_areas(
             session, [{"code": "R01", "name": "North", "level": "0", "parent_code": ""}]
@@ -228,6 +228,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--no-sign", action="store_true", help="Do not sign responses")
+    parser.add_argument("--revision", default="head", help="Migrate the database to this revision")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -249,7 +250,7 @@ def main() -> None:
         env["SOLIDARITY_DCI_SIGN_RESPONSES"] = "false"
     os.environ.update(env)
     started = time.perf_counter()
-    build(url, args.persons)
+    build(url, args.persons, args.revision)
     build_seconds = time.perf_counter() - started
     server = subprocess.Popen(
         [sys.executable, str(HERE), "--serve", url, "--port", str(args.port)], env=env

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from solidarity.cli.errors import command
 from solidarity.db.engine import get_engine, unit_of_work
+from solidarity.interop.schemas import CrvsEventOut, PartnerOut
 from solidarity.interop.settings import InteropSettings, interop_settings
 
 app = typer.Typer(no_args_is_help=True, help="DCI interoperability: CRVS, partners, deliveries.")
@@ -98,7 +99,7 @@ def crvs_review(
     from solidarity.interop import crvs
 
     with unit_of_work() as session:
-        rows = crvs.review_list(session, status)
+        rows = [CrvsEventOut.model_validate(r) for r in crvs.review_list(session, status)]
         table = Table("id", "type", "registration", "date", "status", "candidates", "note")
         for row in rows:
             table.add_row(
@@ -172,7 +173,7 @@ def partners_list() -> None:
 
     with unit_of_work() as session:
         table = Table("sender_id", "client", "signatures", "format", "key", "callbacks")
-        for p in service.list_partners(session):
+        for p in (PartnerOut.model_validate(x) for x in service.list_partners(session)):
             table.add_row(
                 p.sender_id,
                 p.client_id or "",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -42,6 +44,15 @@ class InteropSettings(BaseSettings):
     )
 
 
-def interop_settings() -> InteropSettings:
-    """The current settings (read each time: tests change the environment)."""
+@lru_cache(maxsize=8)
+def _settings(environment: tuple[tuple[str, str], ...]) -> InteropSettings:
     return InteropSettings()
+
+
+def interop_settings() -> InteropSettings:
+    """The current settings, re-read when a ``SOLIDARITY_DCI_*`` variable changes.
+
+    Reading them costs milliseconds, too much for every request.
+    """
+    prefix = "SOLIDARITY_DCI_"
+    return _settings(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(prefix))))
