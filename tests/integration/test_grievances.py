@@ -501,3 +501,31 @@ def test_indicators_report_resolution_time_standard_and_repeats(world: World) ->
         assert repeat and repeat[0].area_code == "R01-D01" and repeat[0].grievances == 2
         south = grievances.indicators(s, who(s, "south.officer", read))
         assert south.grievances == 0
+
+
+def test_a_sensitive_grant_narrower_than_reading_shows_only_its_areas(world: World) -> None:
+    from solidarity.governance.schemas import GrantIn
+
+    with unit_of_work(world.engine) as s:
+        governance.create_user(
+            s,
+            username="mixed",
+            display_name="mixed",
+            password="correct-horse-battery",
+            actor="test",
+            grants=[GrantIn(role="analyst"), GrantIn(role="supervisor", area_code="R02")],
+        )
+        north = grievances.lodge(s, who(s, "officer"), complaint(world.reg, category="sea"))
+        south = grievances.lodge(
+            s,
+            who(s, "south.officer"),
+            complaint(world.reg, category="sea", household_id=world.reg.ali, person_id=None),
+        )
+        plain = grievances.lodge(s, who(s, "officer"), complaint(world.reg))
+    with unit_of_work(world.engine) as s:
+        page = grievances.list_grievances(s, who(s, "mixed", "grievances.read"))
+        assert {g.id for g in page.items} == {south.id, plain.id} and page.total == 2
+        with pytest.raises(NotFoundError):
+            grievances.get_grievance(s, who(s, "mixed", "grievances.read"), north.id)
+        one = grievances.list_grievances(s, who(s, "mixed", "grievances.read"), limit=1)
+        assert len(one.items) == 1 and one.total == 2

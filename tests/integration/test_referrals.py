@@ -212,6 +212,18 @@ def test_the_referral_life_cycle_across_two_agencies(world: World) -> None:
             referrals.get_referral(s, person(s, "moh.desk"), sent.id)
         with pytest.raises(NotFoundError):
             referrals.get_referral(s, person(s, "south.officer"), sent.id)
+        governance.create_user(
+            s,
+            username="moe.south",
+            display_name="MOE south office",
+            password="correct-horse-battery",
+            actor="admin",
+            grants=[GrantIn(role="partner", area_code="R02")],
+            agency_code="MOE",
+        )
+        with pytest.raises(NotFoundError):  # the agency's office of another region
+            referrals.get_referral(s, person(s, "moe.south"), sent.id)
+        assert referrals.list_referrals(s, person(s, "moe.south"))[0] == []
         with pytest.raises(PermissionDenied):  # the sender cannot accept for the agency
             referrals.step(s, person(s, "officer"), sent.id, "receive", sent.version)
         with pytest.raises(TransitionRefused):

@@ -157,7 +157,8 @@ def compile_services(
             CompiledService(
                 service.code,
                 _checked(service.eligibility, dict(service.parameters), on),
-                frozenset(int(i) for i in ids),
+                # Serving every area needs no area test at all.
+                None if ids.len() == areas.height else frozenset(int(i) for i in ids),
             )
         )
     return compiled
@@ -192,32 +193,45 @@ def suggest_frame(
     lf = households.lazy()
     for index, service in enumerate(services):
         lf = to_polars(service.rule, as_of=on).apply(lf, members=persons, alias=f"__s{index}")
-    flags = [
-        (
-            pl.col(f"__s{i}").fill_null(False) & pl.col("area_id").is_in(list(s.area_ids or ()))
-        ).alias(s.code)
+
+    def offered(index: int, service: CompiledService) -> pl.Expr:
+        held = pl.col(f"__s{index}").fill_null(False)
+        if service.area_ids is not None:
+            held = held & pl.col("area_id").is_in(list(service.area_ids))
+        return held.alias(f"__s{index}")
+
+    # One pass computes every rule; each service's households are then a cheap filter.
+    wide = lf.select("household_id", "area_id", *(offered(i, s) for i, s in enumerate(services)))
+    flags = wide.collect()
+    parts = [
+        flags.filter(pl.col(f"__s{i}")).select(
+            "household_id",
+            "area_id",
+            pl.lit(s.code).alias("service_code"),
+            pl.lit(i, dtype=pl.Int32).alias("__rank"),
+        )
         for i, s in enumerate(services)
     ]
-    wide = lf.select("household_id", "area_id", *flags)
-    long = (
-        wide.unpivot(
-            index=["household_id", "area_id"],
-            on=[s.code for s in services],
-            variable_name="service_code",
-            value_name="suggested",
-        )
-        .filter(pl.col("suggested"))
-        .drop("suggested")
+    empty = pl.DataFrame(
+        schema={
+            "household_id": pl.Int64,
+            "area_id": pl.Int64,
+            "service_code": pl.String,
+            "__rank": pl.Int32,
+        }
     )
+    long = pl.concat(parts) if parts else empty
     if receiving.height:
         long = long.join(
-            receiving.lazy().select(
-                pl.col("household_id").cast(pl.Int64), pl.col("service_code").cast(pl.String)
+            receiving.select(
+                pl.col("household_id").cast(long.schema["household_id"]),
+                pl.col("service_code").cast(pl.String),
             ),
             on=["household_id", "service_code"],
             how="anti",
         )
-    return long.collect().sort("household_id", "service_code")
+    # Services are ranked by code (the catalogue's order), so this is (household, code) order.
+    return long.sort("household_id", "__rank").drop("__rank")
 
 
 def _compiled_catalogue(
@@ -336,8 +350,14 @@ def referral_out(referral: Referral, today: date | None = None) -> ReferralOut:
     return out.model_copy(update={"overdue": _overdue(referral, today or date.today())})
 
 
-def _receiver(principal: Principal, referral: Referral) -> bool:
-    return principal.agency_code is not None and principal.agency_code == referral.to_agency
+def _receiver(session: Session, principal: Principal, referral: Referral) -> bool:
+    # The receiving agency's accounts, within their own areas (national ones everywhere).
+    if principal.agency_code is None or principal.agency_code != referral.to_agency:
+        return False
+    if principal.area_paths is None:
+        return True
+    area = AreaLookup(session).get(referral.area_id)
+    return principal.covers_path(area.path if area else None)
 
 
 def _sender(session: Session, principal: Principal, referral: Referral) -> bool:
@@ -350,7 +370,7 @@ def _sender(session: Session, principal: Principal, referral: Referral) -> bool:
 def _visible(session: Session, principal: Principal, referral_id: int) -> Referral:
     referral = ReferralRepository(session).get(referral_id)
     if referral is None or not (
-        _receiver(principal, referral) or _sender(session, principal, referral)
+        _receiver(session, principal, referral) or _sender(session, principal, referral)
     ):
         raise NotFoundError(f"referral {referral_id} not found")
     return referral
@@ -513,7 +533,8 @@ def send_referral(
             "the person is not an active member of the household",
             [{"field": "person_id", "value": body.person_id, "message": "not of the household"}],
         )
-    if not _served_area(session, service, household.area_code):
+    area = AreaLookup(session).by_code(household.area_code or "")
+    if area is None or not _served_area(session, service, household.area_code):
         raise AreaNotServed(
             f"service {service.code} does not serve area {household.area_code}",
             [
@@ -547,7 +568,7 @@ def send_referral(
         service,
         household_id=household.id,
         person_id=person.id,
-        area_id=AreaLookup(session).by_code(household.area_code or "").id,  # type: ignore[union-attr]
+        area_id=area.id,
         shared={**agreements.filter_record(record, fields), "household_id": household.id},
         fields=fields,
         consent_id=consent_id,
@@ -674,7 +695,7 @@ def step(
 
     now = now or utcnow()
     referral = _visible(session, principal, referral_id)
-    if action in RECEIVER_STEPS and not _receiver(principal, referral):
+    if action in RECEIVER_STEPS and not _receiver(session, principal, referral):
         raise PermissionDenied(
             f"only the receiving agency {referral.to_agency} can {action} referral {referral_id}"
         )
@@ -777,7 +798,7 @@ def counter_refer(
     """
     now = now or utcnow()
     original = _visible(session, principal, referral_id)
-    if not _receiver(principal, original):
+    if not _receiver(session, principal, original):
         raise PermissionDenied(
             f"only {original.to_agency} can counter-refer referral {referral_id}"
         )

@@ -105,7 +105,7 @@ class GrievanceRepository:
         not_about: str,
         status: str | None,
         assigned_to: str | None,
-        limit: int,
+        limit: int | None,
         offset: int,
     ) -> tuple[Sequence[Grievance], int]:
         """Grievances in ``scope`` the reader may see, newest first."""
@@ -299,9 +299,8 @@ class ReferralRepository:
         query: Select[Any] = select(Referral)
         inside = in_scope(Referral.area_id, scope) if scope is not None else None
         if agency is not None:
-            sent_by_us = Referral.from_agency == agency
-            sent_here = sent_by_us if inside is None else (sent_by_us & inside)
-            query = query.where(or_(Referral.to_agency == agency, sent_here))
+            ours = or_(Referral.to_agency == agency, Referral.from_agency == agency)
+            query = query.where(ours if inside is None else (ours & inside))
         elif inside is not None:
             query = query.where(inside)
         if status:
