@@ -271,6 +271,12 @@ def test_stored_scenarios_are_versioned_and_results_cached(session: Session) -> 
     warm = service.run_stored(session, "reform")
     assert (cold["cached"], warm["cached"]) == (False, True)
     assert warm["scenario_figures"]["total_cost"] == 2400
+    # A changed programme (a new cap on CG) is a new snapshot: the baseline is recomputed.
+    session.query(Programme).filter(Programme.code == "CG").one().budget_cap = 120.0
+    session.flush()
+    fresh = service.run_stored(session, "reform")
+    assert fresh["cached"] is False
+    assert fresh["baseline"]["total_cost"] == 120 + 720
     rows = service.compare([cold])
     assert [r["scenario"] for r in rows] == ["baseline", "reform"]
     assert [r["total_cost"] for r in rows] == [960, 2400]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from solidarity.analytics.frames import read_frame
-from solidarity.programs.models import ProgrammeRule
+from solidarity.programs.models import Programme, ProgrammeRule
 from solidarity.registry.models import Area, Household, HouseholdHistory, Person, PersonHistory
 from solidarity.simulation.models import SimulationResult, SimulationScenario
 
@@ -63,7 +63,7 @@ class SimulationRepository:
         ).first()
 
     def snapshot(self) -> str:
-        """A key that changes whenever registry records or rule versions change."""
+        """A key that changes whenever registry records, programmes or rule versions change."""
         parts: list[Any] = []
         for model, column in (
             (Household, Household.valid_from),
@@ -71,6 +71,7 @@ class SimulationRepository:
             (Person, Person.valid_from),
             (PersonHistory, PersonHistory.valid_to),
             (ProgrammeRule, ProgrammeRule.updated_at),
+            (Programme, Programme.updated_at),
         ):
             row = self.session.execute(select(func.count(), func.max(column)).select_from(model))
             parts.extend(row.one())
