@@ -36,22 +36,31 @@ class _Evaluator:
     as_of: date
     evaluations: int = 0
 
+    def __post_init__(self) -> None:
+        # What does not move with the parameter is computed once.
+        households = self.population.households
+        self._poor = households.filter(
+            (pl.col("consumption_per_capita") < self.poverty_line).fill_null(False)
+        ).select("household_id")
+        self._others_ids = self.others.select("household_id").unique()
+        self._others_cost = float(self.others["amount"].sum())
+
     def __call__(self, value: float) -> dict[str, Any]:
         self.evaluations += 1
         spec = _with_parameter(self.spec, self.kind, self.parameter, value)
         mine = engine.transfers(
             self.population.households, self.population.persons, [spec], self.as_of
         )
-        paid = pl.concat([self.others, mine])
-        hh = engine.per_household(self.population.households, paid)
-        poor = hh.filter((pl.col("consumption_per_capita") < self.poverty_line).fill_null(False))
-        covered_poor = int((poor["programmes"] > 0).sum())
-        coverage = covered_poor / poor.height if poor.height else None
+        covered = pl.concat([self._others_ids, mine.select("household_id")]).unique()
+        poor = self._poor.height
+        covered_poor = self._poor.join(covered, on="household_id", how="semi").height
+        coverage = covered_poor / poor if poor else None
+        cost = float(mine["amount"].sum())
         return {
             "value": value,
-            "programme_cost": round(float(mine["amount"].sum()), 2),
+            "programme_cost": round(cost, 2),
             "programme_households": mine.height,
-            "total_cost": round(float(paid["amount"].sum()), 2),
+            "total_cost": round(self._others_cost + cost, 2),
             "coverage_of_poor": None if coverage is None else round(coverage, 6),
             "exclusion_error": None if coverage is None else round(1 - coverage, 6),
         }
