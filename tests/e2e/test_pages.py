@@ -213,3 +213,34 @@ def test_import_columns_are_suggested_from_their_names() -> None:
     assert suggest_field("Roof material") == "roof"
     assert suggest_field("birth_dat") == "birth_date"
     assert suggest_field("favourite colour") == ""
+
+
+def test_rule_editor_previews_an_unsaved_draft_in_the_managers_areas(
+    api: FastAPI, tiny: TinyRegistry, make_account: Callable[..., str]
+) -> None:
+    from datetime import date
+
+    from solidarity.db.engine import unit_of_work
+    from solidarity.programs import service as programmes
+    from solidarity.programs.schemas import ProgrammeIn, RuleVersionIn
+
+    with unit_of_work(api.state.engine) as session:
+        programmes.create_programme(session, ProgrammeIn(code="DR", name="Draft grant"), "t")
+        programmes.add_rule_version(
+            session,
+            "DR",
+            RuleVersionIn(kind="eligibility", expression="size >= 1", valid_from=date(2020, 1, 1)),
+            "t",
+        )
+    make_account("national.pm", "programme_manager")
+    make_account("district.pm", "programme_manager", "R01-D01")
+    form = {"code": "DR", "kind": "eligibility", "expression": "size >= 2", "parameters": ""}
+    for username, expected in (
+        ("national.pm", "2 of 3 households would qualify"),
+        ("district.pm", "1 of 1 households would qualify"),
+    ):
+        client = browser(api)
+        token = sign_in(client, username)
+        page = client.post("/programme/rules/draft", data=form, headers=htmx(token))
+        assert page.status_code == 200, page.text
+        assert expected in page.text, (username, page.text)

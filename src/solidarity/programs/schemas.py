@@ -130,7 +130,7 @@ class PreviewOut(BaseModel):
 
     programme: str
     as_of: date
-    rule_version_id: int
+    rule_version_id: int | None = Field(description="None when previewing an unsaved draft")
     benefit_rule_version_id: int | None
     households_evaluated: int
     eligible: int
