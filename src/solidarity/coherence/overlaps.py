@@ -68,17 +68,25 @@ class Overlaps:
 
 
 def household_masks(memberships: pl.DataFrame, programmes: list[str]) -> pl.DataFrame:
-    """One row per member household: its programme bitmask and how many programmes it is in."""
-    bits = pl.DataFrame(
-        {"programme": programmes, "bit": [1 << i for i in range(len(programmes))]},
-        schema={"programme": pl.String, "bit": pl.Int64},
-    )
+    """One row per member household: its programme bitmask and how many programmes it is in.
+
+    Bits are looked up by hash and OR-ed per household, so repeated memberships need
+    no de-duplication pass and no join.
+    """
+    bits = {p: 1 << i for i, p in enumerate(programmes)}
     return (
-        memberships.select("programme", "household_id")
-        .unique()
-        .join(bits, on="programme", how="inner")
+        memberships.lazy()
+        .select(
+            "household_id",
+            pl.col("programme")
+            .replace_strict(bits, default=None, return_dtype=pl.Int64)
+            .alias("bit"),
+        )
+        .drop_nulls("bit")
         .group_by("household_id")
-        .agg(pl.col("bit").sum().alias("mask"), pl.len().cast(pl.Int64).alias("count"))
+        .agg(pl.col("bit").bitwise_or().alias("mask"))
+        .with_columns(pl.col("mask").bitwise_count_ones().cast(pl.Int64).alias("count"))
+        .collect()
     )
 
 
@@ -100,11 +108,12 @@ def overlaps(
     """
     if len(programmes) > 63:
         raise ValueError("at most 63 programmes fit in one bitmask")
-    scoped = memberships.join(sizes.select("household_id"), on="household_id", how="semi")
-    masks = household_masks(scoped, programmes)
+    # Scope and sizes in one join, on one row per household rather than per membership.
+    masks = household_masks(memberships, programmes).join(
+        sizes.select("household_id", "size"), on="household_id", how="inner"
+    )
     combos = (
-        masks.join(sizes.select("household_id", "size"), on="household_id", how="left")
-        .group_by("mask")
+        masks.group_by("mask")
         .agg(
             pl.len().cast(pl.Int64).alias("households"),
             pl.col("size").fill_null(0).sum().cast(pl.Int64).alias("persons"),
@@ -187,7 +196,9 @@ def overlaps(
         .cast(pl.Float64)
         .alias("share"),
     ).select("programmes", "count", "households", "persons", "share")
-    return Overlaps(programmes, pairs, multiplicity, combinations, masks, beneficiaries)
+    return Overlaps(
+        programmes, pairs, multiplicity, combinations, masks.drop("size"), beneficiaries
+    )
 
 
 def in_both(masks: pl.DataFrame, programmes: list[str], a: str, b: str) -> pl.DataFrame:
