@@ -13,7 +13,7 @@ holders of ``grievances.sensitive``; readers without ``pii.names`` never see the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,11 @@ OPEN = ("received", "acknowledged", "assigned", "under_investigation", "appealed
 
 def aware(moment: datetime) -> datetime:
     """SQLite gives naive UTC back; compare everything as aware UTC."""
-    from datetime import UTC
-
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _maybe_aware(moment: datetime | None) -> datetime | None:
+    return aware(moment) if moment is not None else None
 
 
 # --- categories --------------------------------------------------------------------------
@@ -203,9 +205,9 @@ def grievance_out(
         received_at=aware(grievance.received_at),
         acknowledge_due=aware(grievance.acknowledge_due),
         resolve_due=aware(grievance.resolve_due),
-        acknowledged_at=grievance.acknowledged_at,
-        resolved_at=grievance.resolved_at,
-        closed_at=grievance.closed_at,
+        acknowledged_at=_maybe_aware(grievance.acknowledged_at),
+        resolved_at=_maybe_aware(grievance.resolved_at),
+        closed_at=_maybe_aware(grievance.closed_at),
         within_standard=grievance.within_standard,
         overdue=_overdue(grievance, now or utcnow()),
         resolution=grievance.resolution,
