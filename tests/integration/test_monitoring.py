@@ -196,3 +196,37 @@ def test_snapshots_are_reproducible_from_stored_versions(session: Session) -> No
     assert same_data and value.version == 1 and value.value == again.value == 0.4
     trend = next(t for t in service.trends(session) if t["code"] == "SDG_1_3_1")
     assert trend["points"][0]["value"] == 0.4 and trend["points"][0]["target"] == 0.5
+
+
+def test_grievance_indicators_match_hand_counts(session: Session) -> None:
+    """Resolved in the 12 months: g1 in 10 days (due in 30), g2 in 40 days (late).
+
+    g3 is still open and g4 was received in 2024: neither counts.
+    """
+    from solidarity.grievances.models import Grievance
+
+    world(session)
+
+    def at(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+
+    for received, resolved, due in (
+        (date(2025, 5, 1), date(2025, 5, 11), date(2025, 5, 31)),
+        (date(2025, 5, 1), date(2025, 6, 10), date(2025, 5, 31)),
+        (date(2025, 6, 1), None, date(2025, 7, 1)),
+        (date(2024, 1, 1), date(2024, 1, 5), date(2024, 1, 31)),
+    ):
+        session.add(
+            Grievance(
+                category_code="payment", channel="phone",
+                status="resolved" if resolved else "received",
+                area_id=2, description="late payment", escalation_level="district",
+                received_at=at(received), acknowledge_due=at(received), resolve_due=at(due),
+                resolved_at=at(resolved) if resolved else None,
+            )
+        )  # fmt: skip
+    session.flush()
+    v = values(session)
+    assert v["GRIEVANCE_RESOLUTION_DAYS"].value == pytest.approx(25.0)  # type: ignore[attr-defined]
+    assert v["GRIEVANCE_RESOLUTION_DAYS"].denominator == 2  # type: ignore[attr-defined]
+    assert v["GRIEVANCE_WITHIN_STANDARD"].value == 0.5  # type: ignore[attr-defined]
