@@ -182,11 +182,18 @@ def test_bad_indicators_fail_clearly(session: Session) -> None:
 
 
 def test_snapshots_are_reproducible_from_stored_versions(session: Session) -> None:
+    from solidarity.coherence import plan
+    from solidarity.coherence.schemas import IndicatorIn
+
     world(session)
     service.load_standard(session, "analyst")
+    # SDG 1.3.1 feeds the coherence results framework's coverage indicator.
+    plan.upsert_indicator(session, IndicatorIn(code="COV", name="Coverage"), actor="analyst")
     rows = service.snapshot(session, "2025-06", AS_OF, "analyst")
     sdg = next(r for r in rows if r.indicator_code == "SDG_1_3_1")
     assert (sdg.value, sdg.indicator_version, sdg.status) == (0.4, 1, "computed")
+    cov = next(i for i in plan.list_indicators(session) if i.code == "COV")
+    assert cov.latest == 0.4
     # A new version (new targets) does not change what the stored snapshot used.
     definition = service.parse_definition(
         {**service.indicator(session, "SDG_1_3_1").definition, "targets": {2025: 0.5}}

@@ -268,7 +268,9 @@ def snapshot(session: Session, period: str, as_of: date, actor: str) -> list[Ind
     version = repo.data_version(session)
     store = MonitoringRepository(session)
     rows = []
-    for value in compute_all(session, as_of):
+    values = compute_all(session, as_of)
+    feed_results_framework(session, values, period, actor)
+    for value in values:
         rows.append(
             store.add(
                 IndicatorSnapshot(
@@ -289,6 +291,40 @@ def snapshot(session: Session, period: str, as_of: date, actor: str) -> list[Ind
             )
         )
     return rows
+
+
+def feed_results_framework(
+    session: Session, values: Sequence[IndicatorValue], period: str, actor: str
+) -> list[str]:
+    """Enter computed values into the coherence results framework where linked.
+
+    An indicator whose ``coherence_indicator`` names an indicator declared there gets
+    the value as an observation on the snapshot date; undeclared links are skipped.
+
+    Returns:
+        The coherence indicator codes that received a value.
+    """
+    from solidarity.coherence import plan
+    from solidarity.coherence.errors import UnknownRecord
+    from solidarity.coherence.schemas import IndicatorValueIn
+
+    fed = []
+    for value in values:
+        link = parse_definition(indicator(session, value.code, value.version).definition)
+        if value.status != "computed" or value.value is None or not link.coherence_indicator:
+            continue
+        note = f"monitoring snapshot {period}: {value.code} version {value.version}"
+        try:
+            plan.add_value(
+                session,
+                link.coherence_indicator,
+                IndicatorValueIn(observed_on=value.as_of, value=value.value, note=note),
+                actor=actor,
+            )
+        except UnknownRecord:
+            continue
+        fed.append(link.coherence_indicator)
+    return fed
 
 
 def reproduce(session: Session, snapshot_id: int) -> tuple[IndicatorSnapshot, IndicatorValue, bool]:
