@@ -237,3 +237,37 @@ def test_grievance_indicators_match_hand_counts(session: Session) -> None:
     assert v["GRIEVANCE_RESOLUTION_DAYS"].value == pytest.approx(25.0)  # type: ignore[attr-defined]
     assert v["GRIEVANCE_RESOLUTION_DAYS"].denominator == 2  # type: ignore[attr-defined]
     assert v["GRIEVANCE_WITHIN_STANDARD"].value == 0.5  # type: ignore[attr-defined]
+
+
+def test_journey_indicators_match_hand_counts(session: Session) -> None:
+    """CG: h1 applied 01-10 and was enrolled 01-30 (20 days), h2 02-01 -> 03-03 (30 days),
+    h3 applied 03-01 and was waitlisted. OAP enrolled h4 without an application; h5's
+    2023 journey is older than 12 months. Conversion 2/3; 25 days on average.
+    """
+    from solidarity.programs.models import JourneyEvent
+
+    ids = world(session)
+    progs = {p.code: p.id for p in session.query(Programme).all()}
+    for code, hh, event, day in (
+        ("CG", "h1", "applied", date(2025, 1, 10)),
+        ("CG", "h1", "enrolled", date(2025, 1, 30)),
+        ("CG", "h2", "applied", date(2025, 2, 1)),
+        ("CG", "h2", "enrolled", date(2025, 3, 3)),
+        ("CG", "h3", "applied", date(2025, 3, 1)),
+        ("CG", "h3", "waitlisted", date(2025, 3, 5)),
+        ("OAP", "h4", "enrolled", date(2025, 4, 1)),
+        ("CG", "h5", "applied", date(2023, 1, 1)),
+        ("CG", "h5", "enrolled", date(2023, 2, 1)),
+    ):
+        session.add(
+            JourneyEvent(programme_id=progs[code], household_id=ids[hh], event=event,
+                         event_date=day)
+        )  # fmt: skip
+    session.flush()
+    v = values(session)
+    conversion = v["ENROLMENT_CONVERSION"]
+    assert (conversion.numerator, conversion.denominator) == (2, 3)  # type: ignore[attr-defined]
+    assert conversion.value == pytest.approx(2 / 3, abs=1e-6)  # type: ignore[attr-defined]
+    assert v["DAYS_TO_ENROL"].value == 25.0  # type: ignore[attr-defined]
+    by = {(d["by"], d["group"]): d["value"] for d in v["DAYS_TO_ENROL"].disaggregation}  # type: ignore[attr-defined]
+    assert by == {("programme", "CG"): 25.0}

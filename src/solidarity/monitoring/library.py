@@ -108,6 +108,31 @@ STANDARD: list[dict[str, Any]] = [
         "source_definition": "Entitlements reported unclaimed / entitlements reconciled.",
     },
     {
+        "code": "ENROLMENT_CONVERSION",
+        "name": "Applications that led to enrolment",
+        "unit_of_analysis": "journey",
+        "filter": "applied_on != null",
+        "numerator": "enrolled_on != null",
+        "denominator": "1",
+        "disaggregations": ["programme"],
+        "results_level": "outputs",
+        "source_definition": "Household-programme journeys with an application event in the "
+        "12 months to the date that reached enrolment / those journeys.",
+    },
+    {
+        "code": "DAYS_TO_ENROL",
+        "name": "Average days from application to enrolment",
+        "unit_of_analysis": "journey",
+        "filter": "applied_on != null && enrolled_on != null",
+        "numerator": "days_between(applied_on, enrolled_on)",
+        "denominator": "1",
+        "unit": "days",
+        "disaggregations": ["programme"],
+        "results_level": "outputs",
+        "source_definition": "Mean days between the first application and the first "
+        "enrolment event of journeys that reached enrolment.",
+    },
+    {
         "code": "GRIEVANCE_RESOLUTION_DAYS",
         "name": "Average days to resolve a grievance",
         "unit_of_analysis": "grievance",

@@ -266,3 +266,50 @@ def job_durations(conn: Connection) -> pl.DataFrame:
         .agg(pl.len().alias("count"), pl.col("s").sum().alias("seconds"))
         .sort("kind", "status")
     )
+
+
+#: Journey stages read into the journey unit, with the field of their first date.
+JOURNEY_STAGES = {
+    "applied": "applied_on",
+    "assessed": "assessed_on",
+    "eligibility_decided": "decided_on",
+    "enrolled": "enrolled_on",
+    "first_paid": "first_paid_on",
+    "waitlisted": "waitlisted_on",
+    "exited": "exited_on",
+}
+
+
+def journeys(conn: Connection, after: date, until: date) -> pl.DataFrame:
+    """One row per (household, programme) with an event in ``(after, until]``.
+
+    Each stage's field is the date of its first event up to ``until``.
+    """
+    from solidarity.programs.models import JourneyEvent
+
+    events = read_frame(
+        conn,
+        select(
+            JourneyEvent.household_id,
+            Programme.code.label("programme"),
+            JourneyEvent.event,
+            JourneyEvent.event_date,
+        )
+        .join(Programme, Programme.id == JourneyEvent.programme_id)
+        .where(JourneyEvent.event_date <= until),
+        {"household_id": pl.Int64, "programme": pl.String, "event": pl.String},
+    )
+    if events.schema["event_date"] != pl.Date:
+        events = events.with_columns(
+            pl.col("event_date").cast(pl.String).str.slice(0, 10).str.to_date()
+        )
+    recent = events.filter(pl.col("event_date") > after).select("household_id", "programme")
+    return (
+        events.join(recent.unique(), on=["household_id", "programme"], how="semi")
+        .group_by("household_id", "programme")
+        .agg(
+            pl.col("event_date").filter(pl.col("event") == event).min().alias(field)
+            for event, field in JOURNEY_STAGES.items()
+        )
+        .sort("household_id", "programme")
+    )

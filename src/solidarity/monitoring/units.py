@@ -1,4 +1,4 @@
-"""The records indicators count: households, persons, payments and grievances as of a date.
+"""The records indicators count: households, persons, payments, journeys, grievances.
 
 Each unit is one Polars frame read in bulk, with a vocabulary of the fields an
 indicator's rules may use, so numerators and denominators are ordinary rules of
@@ -60,6 +60,13 @@ PAYMENT_FIELDS = {
     "window_end": _field("window_end", "date", "End of the cycle's window"),
     "cycle_status": _field("cycle_status", "string", "Status of the payment cycle"),
 }
+JOURNEY_FIELDS = {
+    "programme": _field("programme", "string", "Programme code"),
+    **{
+        field: _field(field, "date", f"First '{event}' event")
+        for event, field in repo.JOURNEY_STAGES.items()
+    },
+}
 GRIEVANCE_FIELDS = {
     "status": _field("status", "string", "Grievance status"),
     "category": _field("category", "string", "Grievance category"),
@@ -104,6 +111,8 @@ def vocabulary_of(unit: str) -> tuple[Vocabulary, tuple[str, ...]]:
         return _flat({**base.person, **DERIVED_PERSON}), PERSON_GROUPS
     if unit == "payment":
         return _flat(PAYMENT_FIELDS), ("programme",)
+    if unit == "journey":
+        return _flat(JOURNEY_FIELDS), ("programme", "area")
     return _flat(GRIEVANCE_FIELDS), ("category",)
 
 
@@ -190,6 +199,11 @@ def load_unit(
         if scope is not None:
             hh, _ = _households(session, as_of, (), scope)
             frame = frame.join(hh.select("household_id"), on="household_id", how="semi")
+        return Unit(unit, frame, None, vocabulary, groups)
+    if unit == "journey":
+        frame = repo.journeys(conn, as_of - timedelta(days=365), as_of)
+        hh, _ = _households(session, as_of, (), scope)
+        frame = frame.join(hh.select("household_id", "area"), on="household_id", how="inner")
         return Unit(unit, frame, None, vocabulary, groups)
     frame_or_none = repo.grievances(conn, as_of - timedelta(days=365), as_of, scope)
     if frame_or_none is None:
