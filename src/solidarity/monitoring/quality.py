@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from solidarity.monitoring import repository as repo
 from solidarity.monitoring.errors import IndicatorInvalid
-from solidarity.monitoring.units import Unit, load_unit
+from solidarity.monitoring.units import Base, Unit, load_unit, read_base
 from solidarity.programs.rules import fields_read
 from solidarity.rules import RuleError, check, to_polars
 
@@ -122,25 +122,30 @@ def _compiled(unit: Unit, checks: Sequence[QualityCheck]) -> list[tuple[QualityC
     return out
 
 
+def _fields(checks: Sequence[QualityCheck]) -> list[str]:
+    from solidarity.monitoring.units import vocabulary_of
+
+    needed: set[str] = set()
+    for c in checks:
+        vocabulary, _ = vocabulary_of(c.level)
+        rule = check(
+            c.expression, "household", parameters=dict(c.parameters), vocabulary=vocabulary
+        )
+        h, p = fields_read(rule.tree)
+        needed |= h | p
+    return sorted(needed)
+
+
 def _results(
     session: Session,
     level: str,
     checks: Sequence[QualityCheck],
     as_of: date,
     scope: Sequence[str] | None,
+    base: Base,
 ) -> pl.DataFrame:
     """One row per (record, check): ``passed`` and the record's groups."""
-    from solidarity.monitoring.units import vocabulary_of
-
-    vocabulary, _ = vocabulary_of(level)
-    needed: set[str] = set()
-    for c in checks:
-        rule = check(
-            c.expression, "household", parameters=dict(c.parameters), vocabulary=vocabulary
-        )
-        h, p = fields_read(rule.tree)
-        needed |= h | p
-    unit = load_unit(session, level, as_of, sorted(needed | {"changed_by"}), scope)
+    unit = load_unit(session, level, as_of, _fields(checks), scope, base=base)
     key = "household_id" if level == "household" else "person_id"
     households_src, persons_src = repo.record_sources(session.connection())
     sources = households_src if level == "household" else persons_src
@@ -182,8 +187,10 @@ def assess(
     A score is the share of (record, check) pairs passing; with no records it is
     ``None`` (not computable), never zero.
     """
+    # One registry read serves both levels.
+    base = read_base(session, as_of, _fields(checks), scope)
     frames = [
-        _results(session, level, [c for c in checks if c.level == level], as_of, scope)
+        _results(session, level, [c for c in checks if c.level == level], as_of, scope, base)
         for level in ("household", "person")
         if any(c.level == level for c in checks)
     ]

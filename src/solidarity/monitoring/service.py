@@ -21,7 +21,7 @@ from solidarity.monitoring.library import STANDARD
 from solidarity.monitoring.models import IndicatorSnapshot, IndicatorVersion
 from solidarity.monitoring.repository import MonitoringRepository
 from solidarity.monitoring.schemas import IndicatorDefinition, IndicatorValue
-from solidarity.monitoring.units import Unit, load_unit, vocabulary_of
+from solidarity.monitoring.units import Base, Unit, load_unit, read_base, vocabulary_of
 from solidarity.programs.rules import fields_read
 from solidarity.rules import CheckedRule, RuleError, check, to_polars
 
@@ -162,6 +162,7 @@ def compute(
     *,
     scope: Sequence[str] | None = None,
     units: dict[str, Unit] | None = None,
+    base: Base | None = None,
 ) -> IndicatorValue:
     """Compute one indicator version as of a date; never a silent zero.
 
@@ -172,7 +173,7 @@ def compute(
     name = definition.unit_of_analysis
     cache = units if units is not None else {}
     if name not in cache:
-        cache[name] = load_unit(session, name, as_of, _all_columns(session, name), scope)
+        cache[name] = load_unit(session, name, as_of, _all_columns(session, name), scope, base=base)
     unit = cache[name]
     target = definition.targets.get(as_of.year)
 
@@ -260,7 +261,16 @@ def compute_all(
 ) -> list[IndicatorValue]:
     """Every indicator's newest version as of a date (each unit read once)."""
     units: dict[str, Unit] = {}
-    return [compute(session, row, as_of, scope=scope, units=units) for row in indicators(session)]
+    rows = indicators(session)
+    kinds = {parse_definition(r.definition).unit_of_analysis for r in rows}
+    base = None
+    if kinds & {"household", "person", "journey"}:
+        # One registry read serves the household, person and journey units.
+        columns = sorted(
+            set(_all_columns(session, "household")) | set(_all_columns(session, "person"))
+        )
+        base = read_base(session, as_of, columns, scope)
+    return [compute(session, row, as_of, scope=scope, units=units, base=base) for row in rows]
 
 
 def snapshot(session: Session, period: str, as_of: date, actor: str) -> list[IndicatorSnapshot]:

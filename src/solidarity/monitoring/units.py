@@ -150,18 +150,37 @@ def _households(
     return hh, population.persons
 
 
+Base = tuple[pl.DataFrame, pl.DataFrame]
+
+
+def read_base(
+    session: Session, as_of: date, columns: Sequence[str] = (), scope: Sequence[str] | None = None
+) -> Base:
+    """Households (with their derived fields) and persons, read once for several units."""
+    return _households(session, as_of, columns, scope)
+
+
 def load_unit(
     session: Session,
     unit: str,
     as_of: date,
     columns: Sequence[str] = (),
     scope: Sequence[str] | None = None,
+    base: Base | None = None,
 ) -> Unit:
-    """Read one unit's records as of ``as_of`` (``scope``: area path prefixes, or national)."""
+    """Read one unit's records as of ``as_of`` (``scope``: area path prefixes, or national).
+
+    ``base`` (from :func:`read_base` with the same date, scope and at least the
+    columns needed) saves reading the registry again.
+    """
     vocabulary, groups = vocabulary_of(unit)
+
+    def households(cols: Sequence[str]) -> Base:
+        return base if base is not None else _households(session, as_of, cols, scope)
+
     conn = session.connection()
     if unit in ("household", "person"):
-        hh, persons = _households(session, as_of, columns, scope)
+        hh, persons = households(columns)
         if unit == "household":
             return Unit(unit, hh, persons, vocabulary, groups)
         people = persons.filter(pl.col("status").is_null() | (pl.col("status") == "active")).join(
@@ -197,12 +216,12 @@ def load_unit(
     if unit == "payment":
         frame = repo.payments(conn, as_of - timedelta(days=365), as_of)
         if scope is not None:
-            hh, _ = _households(session, as_of, (), scope)
+            hh, _ = households(())
             frame = frame.join(hh.select("household_id"), on="household_id", how="semi")
         return Unit(unit, frame, None, vocabulary, groups)
     if unit == "journey":
         frame = repo.journeys(conn, as_of - timedelta(days=365), as_of)
-        hh, _ = _households(session, as_of, (), scope)
+        hh, _ = households(())
         frame = frame.join(hh.select("household_id", "area"), on="household_id", how="inner")
         return Unit(unit, frame, None, vocabulary, groups)
     frame_or_none = repo.grievances(conn, as_of - timedelta(days=365), as_of, scope)
