@@ -127,6 +127,12 @@ def test_synthetic_country_end_to_end(engine: Engine, tmp_path: Path) -> None:
         assert {r["programme"] for r in journey.funnel} >= {"OAP", "CSP"}
         consistency = consistency_of(ctx)
         assert consistency.definitions
+        # The ministries' lists carry planted typos: linked records disagree with the
+        # registry on some fields, and every rate is a share of compared records.
+        rates = consistency.disagreement
+        assert {r["source"] for r in rates} >= {"OAP", "CSP"}
+        assert all(0 <= r["differ"] <= r["compared"] for r in rates)
+        assert any(r["differ"] > 0 for r in rates)
         institutions = institutional_map(session, as_of)
         flags = {f["kind"] for f in institutions.flags}
         assert {"agreement_expired", "function_duplicated", "function_unassigned"} <= flags

@@ -115,15 +115,44 @@ def disagreement(
     )
 
 
+def linked_disagreement(levels: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
+    """Per source and field, the share of linked records that do not agree exactly.
+
+    Args:
+        levels: linkage's ``link_agreement_levels``: ``source``, ``person_id``,
+            ``comparison``, ``gamma``, ``top``.
+        persons: The registry persons in scope (``person_id``); links to others are left out.
+    """
+    compared = levels.join(persons.select("person_id"), on="person_id", how="semi").filter(
+        pl.col("gamma") >= 0
+    )
+    return (
+        compared.group_by("source", "comparison")
+        .agg(
+            pl.len().cast(pl.Int64).alias("compared"),
+            (pl.col("gamma") < pl.col("top")).sum().cast(pl.Int64).alias("differ"),
+        )
+        .with_columns((pl.col("differ") / pl.col("compared")).alias("disagreement"))
+        .rename({"comparison": "field"})
+        .sort("source", "field")
+        .select("source", "field", "compared", "differ", "disagreement")
+    )
+
+
 def consistency_of(ctx: Context, lists: Mapping[str, pl.DataFrame] | None = None) -> ConsistencyOut:
-    """Definitions, missing data (registry and given lists) and disagreement with given lists."""
+    """Definitions, missing data, and disagreement between the registry and linked lists.
+
+    Disagreement always comes from the agreement linkage recorded for every current
+    link (a field disagrees when the link did not reach that comparison's exact
+    level); lists given in full add missing-data rates and raw-value comparisons.
+    """
+    from solidarity.linkage import service as linkage
+
     entries = list(CoherenceRepository(ctx.session).all(DataDefinition, "concept"))
     persons = ctx.population.persons
     missing = [missing_rates(persons, "registry", REGISTRY_FIELDS)]
-    disagreements = []
+    disagreements = [linked_disagreement(linkage.link_agreement_levels(ctx.session), persons)]
     if lists:
-        from solidarity.linkage import service as linkage
-
         links = linkage.linked_persons(ctx.session)
         registry = persons.join(
             ctx.population.households.select("household_id", pl.col("area").alias("area_code")),

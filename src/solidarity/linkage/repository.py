@@ -321,6 +321,22 @@ class LinkageRepository:
             query = query.limit(limit)
         return self.session.scalars(query).all(), int(total)
 
+    def link_agreements(self, bands: Sequence[str]) -> pl.DataFrame:
+        """Current links in ``bands`` with their model and per-comparison agreement JSON."""
+        return _read(
+            self.session.connection(),
+            select(
+                LinkageLink.source,
+                LinkageLink.person_id,
+                LinkageLink.model_id,
+                LinkageLink.agreement,
+            ).where(
+                LinkageLink.current.is_(True),
+                LinkageLink.band.in_(list(bands)),
+                LinkageLink.person_id.is_not(None),
+            ),
+        )
+
     def links_frame(self, bands: Sequence[str]) -> pl.DataFrame:
         """Current links in ``bands``: ``source``, ``source_record_id``, ``person_id``..."""
         frame = _read(

@@ -1363,6 +1363,48 @@ def linked_persons(session: Session, *, bands: Sequence[str] = ("match",)) -> pl
     return LinkageRepository(session).links_frame(bands)
 
 
+def link_agreement_levels(session: Session, *, bands: Sequence[str] = ("match",)) -> pl.DataFrame:
+    """How each linked outside record agrees with its registry person, comparison by comparison.
+
+    Columns: ``source``, ``person_id``, ``comparison``, ``gamma`` (the comparison
+    level reached; -1 when either side was empty) and ``top`` (the model's exact
+    agreement level for that comparison). The coherence diagnostics turn these
+    into disagreement rates per field and source.
+    """
+    links = LinkageRepository(session).link_agreements(bands)
+    schema = {
+        "source": pl.String,
+        "person_id": pl.Int64,
+        "comparison": pl.String,
+        "gamma": pl.Int64,
+        "top": pl.Int64,
+    }
+    labels = _Labels(session)
+    frames = []
+    for (model_id,), group in links.group_by("model_id"):
+        levels = labels(int(model_id))
+        agreement = group.get_column("agreement")
+        if agreement.dtype == pl.String:  # JSON text on some drivers, decoded on others
+            agreement = agreement.str.json_decode()
+        gammas = agreement.struct.field("gamma")
+        present = {f.name for f in gammas.dtype.fields}  # type: ignore[attr-defined]
+        for comparison, named in levels.items():
+            known = [level for level in named if level >= 0]
+            if not known or comparison not in present:
+                continue
+            gamma = gammas.struct.field(comparison).cast(pl.Int64, strict=False)
+            frames.append(
+                group.select("source", pl.col("person_id").cast(pl.Int64)).with_columns(
+                    pl.lit(comparison).alias("comparison"),
+                    gamma.fill_null(-1).alias("gamma"),
+                    pl.lit(max(known), dtype=pl.Int64).alias("top"),
+                )
+            )
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames).select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
 def list_links(
     session: Session,
     *,
