@@ -16,6 +16,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from solidarity.analytics.frames import read_frame
 from solidarity.coherence.models import (
     ActionNote,
     AdminCost,
@@ -61,18 +62,6 @@ PERSON_COLUMNS = (
     "wg_communication",
 )
 HOUSEHOLD_COLUMNS = ("area_id", "status", "urban_rural", "consumption_per_capita")
-
-
-def read_frame(conn: Connection, query: Any, schema: dict[str, Any] | None = None) -> pl.DataFrame:
-    """Run ``query`` into a Polars frame; all-null columns get a usable type."""
-    frame: pl.DataFrame = pl.read_database(
-        query, connection=conn, infer_schema_length=None, schema_overrides=schema
-    )
-    return frame.with_columns(
-        pl.col(c).cast(pl.Int64 if c.endswith("_id") or c == "id" else pl.String)
-        for c, dtype in frame.schema.items()
-        if dtype == pl.Null
-    )
 
 
 def as_dates(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
