@@ -452,3 +452,121 @@ def test_ibr_needs_the_programmes_permission(partner: Partner, enrolments: dict[
         body["message"]["search_response"][0]["status_reason_code"]
         == "rjct.search_criteria.invalid"
     )
+
+
+# --- IBR: enrolments reported by a partner programme -------------------------------------------
+
+
+@pytest.fixture
+def reporter(
+    engine: Engine, registry: TinyRegistry, partner_client: Callable[..., TestClient]
+) -> Partner:
+    make_agreement(engine, "MOE", ALL_FIELDS)
+    return Partner(partner_client(roles=("partner_programme",), agency="MOE"))
+
+
+def _beneficiary(uin: str, status: str = "1", **extra: Any) -> dict[str, Any]:
+    return {
+        "reference_id": f"b-{uin}-{status}",
+        "assistance_unit": "1",
+        "programme_identifier": {
+            "programme_identifier": "SCH-BURSARY",
+            "programme_name": "School bursary",
+            "programme_type": "1",
+        },
+        "member": {"member_identifier": [{"identifier_type": "UIN", "identifier_value": uin}]},
+        "enrollment_date": "2024-09-01",
+        "enrollment_status": status,
+        "benefits": [{"benefit_type": "1", "benefit_date": "2024-09-15", "benefit_value": 12.5}],
+        **extra,
+    }
+
+
+def _report(
+    reporter: Partner, *beneficiaries: dict[str, Any], old: bool = False
+) -> list[dict[str, Any]]:
+    report = {"beneficiaries": list(beneficiaries)}
+    message = {"transaction_id": f"t-{len(beneficiaries)}-{ts()}",
+               **({"receipt_information": {"receipt_type": "enrollment", **report}} if old else {"enrolled_updates": report})}  # fmt: skip
+    response = reporter.post(f"{IBR}/sync/enrollment/updates", reporter.envelope("notify", message))
+    assert response.status_code == 200, response.text
+    validate(response.json()["message"], "EnrollmentUpdatesResponse")
+    return list(response.json()["message"]["enrolled_response"])
+
+
+def test_a_partner_programme_reports_enrolments_item_by_item(
+    reporter: Partner, ibr_partner: Partner, registry: TinyRegistry, engine: Engine
+) -> None:
+    items = _report(reporter, _beneficiary("NID-004"), _beneficiary("NID-404"),
+                    _beneficiary("NID-003", status="9"), {"enrollment_status": "1"})  # fmt: skip
+    assert [i["status"] for i in items] == ["succ", "rjct", "rjct", "rjct"]
+    assert "no registry record" in items[1]["status_reason_message"]
+    assert "not a DCI enrolment status" in items[2]["status_reason_message"]
+    assert "programme_identifier is required" in items[3]["status_reason_message"]
+    with unit_of_work(engine) as session:
+        programme = session.scalars(select(Programme).where(Programme.code == "SCH-BURSARY")).one()
+        assert (programme.status, programme.ministry) == ("partner", "MOE")
+        rows = session.scalars(
+            select(Enrolment).where(Enrolment.programme_id == programme.id)
+        ).all()
+        # Only the accepted line is written; the refused ones left nothing behind.
+        assert [(e.household_id, e.status, e.benefit_amount) for e in rows] == [
+            (registry.ali, "active", 12.5)
+        ]
+    # Other partners now see the reported enrolment before they enrol Sara themselves.
+    message = {"transaction_id": "t-check",
+               "enrolled_criteria": {"query_type": "idtype-value", "query": {"type": "UIN", "value": "NID-004"}}}  # fmt: skip
+    body = ibr_partner.post(f"{IBR}/sync/enrolled", ibr_partner.envelope("search", message)).json()
+    assert body["message"]["enrolled_response"][0]["enrolled_status"] == "yes"
+    assert "SCH-BURSARY" in body["message"]["enrolled_response"][0]["status_reason_message"]
+    search = search_message(
+        "idtype-value", {"type": "UIN", "value": "NID-004"}, reg_type="ns:org:RegistryType:IBR"
+    )
+    (record,) = ibr_partner.post(f"{IBR}/sync/search", ibr_partner.envelope("search", search)).json()["message"]["search_response"][0]["data"]["reg_records"]  # fmt: skip
+    validate(record, "Beneficiary")
+    assert record["benefits"][0]["benefit_value"] == 12.5
+
+
+def test_reported_status_changes_are_idempotent_and_reach_the_journey(
+    reporter: Partner, registry: TinyRegistry, engine: Engine
+) -> None:
+    from solidarity.programs.models import JourneyEvent
+
+    assert [i["status"] for i in _report(reporter, _beneficiary("NID-004"))] == ["succ"]
+    assert [i["status"] for i in _report(reporter, _beneficiary("NID-004"), old=True)] == ["succ"]
+    died = _beneficiary("NID-004", status="2", status_change_date="2024-11-02")
+    assert [i["status"] for i in _report(reporter, died)] == ["succ"]
+    with unit_of_work(engine) as session:
+        enrolment = session.scalars(select(Enrolment)).one()
+        assert (enrolment.status, enrolment.exit_reason, enrolment.exited_on) == (
+            "exited",
+            "deceased",
+            date(2024, 11, 2),
+        )
+        events = session.execute(
+            select(JourneyEvent.event, JourneyEvent.event_date).order_by(JourneyEvent.id)
+        ).all()
+        assert [tuple(e) for e in events] == [
+            ("enrolled", date(2024, 9, 1)),
+            ("exited", date(2024, 11, 2)),
+        ]
+
+
+def test_reporting_needs_its_permission_and_cannot_touch_our_programmes(
+    reporter: Partner, ibr_partner: Partner, enrolments: dict[str, int]
+) -> None:
+    message = {
+        "transaction_id": "t-x",
+        "enrolled_updates": {"beneficiaries": [_beneficiary("NID-004")]},
+    }
+    refused(ibr_partner.post(f"{IBR}/sync/enrollment/updates", ibr_partner.envelope("notify", message)),
+            403, "err.request.forbidden")  # fmt: skip
+    ours = _beneficiary("NID-004", programme_identifier="CT-OVC")
+    (item,) = _report(reporter, ours)
+    assert item["status"] == "rjct" and "is run in Solidarity" in item["status_reason_message"]
+    empty = {"transaction_id": "t-y"}
+    refused(
+        reporter.post(f"{IBR}/sync/enrollment/updates", reporter.envelope("notify", empty)),
+        400,
+        "err.request.bad",
+    )

@@ -24,6 +24,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from solidarity.interop.errors import BadRequest, DciError, EncryptionInvalid, VersionNotSupported
@@ -231,6 +232,39 @@ class EnrolledRequest(_Model):
 
     transaction_id: Id99
     enrolled_criteria: EnrolledCriteria
+
+
+class EnrolledUpdates(_Model):
+    """``enrolled_updates`` of an enrolment report: the beneficiaries reported."""
+
+    beneficiaries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+
+
+class ReceiptInformation(_Model):
+    """The older spelling of an enrolment report (``receipt_information``)."""
+
+    receipt_type: str | None = None
+    beneficiaries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+
+
+class EnrollmentUpdatesRequest(_Model):
+    """IBR ``EnrollmentUpdatesRequest``: a partner programme reports its enrolments."""
+
+    transaction_id: Id99
+    enrolled_updates: EnrolledUpdates | None = None
+    receipt_information: ReceiptInformation | None = None
+
+    @model_validator(mode="after")
+    def _one_report(self) -> EnrollmentUpdatesRequest:
+        if self.enrolled_updates is None and self.receipt_information is None:
+            raise ValueError("enrolled_updates (or receipt_information) is required")
+        return self
+
+    @property
+    def beneficiaries(self) -> list[dict[str, Any]]:
+        """The reported beneficiaries, whichever spelling carried them."""
+        report = self.enrolled_updates or self.receipt_information
+        return list(report.beneficiaries) if report is not None else []
 
 
 #: The message model of each request ``header.action``.

@@ -31,6 +31,7 @@ from solidarity.governance.principal import Principal
 from solidarity.interop import service
 from solidarity.interop.envelope import (
     EnrolledRequest,
+    EnrollmentUpdatesRequest,
     SearchRequest,
     SubscribeRequest,
     TxnStatusRequest,
@@ -155,6 +156,7 @@ KeysDep = Annotated[KeyStore, Depends(get_keys)]
 RawDep = Annotated[dict[str, Any], Depends(raw_envelope)]
 SocialReader = Annotated[Principal, Depends(require("registry.read"))]
 IbrReader = Annotated[Principal, Depends(require("programs.read"))]
+IbrReporter = Annotated[Principal, Depends(require("programs.report"))]
 CrvsWriter = Annotated[Principal, Depends(require("registry.write"))]
 
 SOCIAL = "/dci/social/registry"
@@ -365,6 +367,32 @@ def ibr_sync_enrolled(
     response, details = service.enrolled(session, caller, request, correlation_id)
     body = service.response_envelope(
         caller, "on-search", response, keys, items=response["enrolled_response"]
+    )
+    service.record_message(
+        session,
+        caller,
+        transaction_id=request.transaction_id,
+        correlation_id=correlation_id,
+        status=body["header"]["status"],
+        response=response,
+        record_count=details["record_count"],
+        details=details,
+    )
+    return JSONResponse(body)
+
+
+@router.post(f"{IBR}/sync/enrollment/updates", responses=DCI_RESPONSES)
+def ibr_sync_enrollment_updates(
+    raw: RawDep, session: SessionDep, principal: IbrReporter, keys: KeysDep
+) -> JSONResponse:
+    """A partner programme reports whom it enrolled (or whose status changed)."""
+    envelope = parse_envelope(raw, ("notify", "enrollment-updates"))
+    request = parse_message(envelope, EnrollmentUpdatesRequest)
+    caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
+    correlation_id = new_id("cor")
+    response, details = service.enrollment_updates(session, caller, request, correlation_id)
+    body = service.response_envelope(
+        caller, envelope.header.action, response, keys, items=response["enrolled_response"]
     )
     service.record_message(
         session,

@@ -26,6 +26,7 @@ from solidarity.governance.principal import Principal
 from solidarity.interop import signatures
 from solidarity.interop.envelope import (
     EnrolledRequest,
+    EnrollmentUpdatesRequest,
     Envelope,
     SearchItem,
     SearchRequest,
@@ -859,6 +860,47 @@ def enrolled(
         "enrolled_response": [item],
     }
     return response, {"household_ids": household_ids[:200], "record_count": 1}
+
+
+def enrollment_updates(
+    session: Session, caller: Caller, request: EnrollmentUpdatesRequest, correlation_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Record the enrolments a partner programme reports (IBR ``sync/enrollment/updates``).
+
+    Each beneficiary is answered on its own: recorded (``succ``) or refused with the
+    reason (``rjct``, nothing of it written). The partner's agency owns the programmes
+    it reports; a programme run in Solidarity cannot be reported by a partner.
+    """
+    from solidarity.interop import ibr
+
+    agency = caller.principal.agency_code or caller.sender_id
+    outcomes = ibr.report_enrolments(
+        session,
+        data_mapping(),
+        request.beneficiaries,
+        agency=agency,
+        actor=caller.principal.username,
+        scope=caller.principal.area_paths,
+    )
+    items: list[dict[str, Any]] = []
+    for index, (beneficiary, refusal) in enumerate(outcomes):
+        item: dict[str, Any] = {
+            "reference_id": str(
+                beneficiary.get("reference_id") or f"{request.transaction_id}-{index}"
+            )[:99],
+            "timestamp": now_ts(),
+            "status": "succ" if refusal is None else "rjct",
+        }
+        if refusal is not None:
+            item["status_reason_message"] = refusal[:999]
+        items.append(item)
+    response = {
+        "transaction_id": request.transaction_id,
+        "correlation_id": correlation_id,
+        "enrolled_response": items,
+    }
+    recorded = sum(1 for _, refusal in outcomes if refusal is None)
+    return response, {"record_count": recorded, "refused": len(outcomes) - recorded}
 
 
 # --- the CRVS client's callback endpoints ------------------------------------------------------
