@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -599,3 +601,82 @@ def test_suite_style_records_keep_crvs_fields_scalar(
 @pytest.fixture
 def now_text() -> Iterator[str]:
     yield ts()
+
+
+class _JwksServer:
+    """A partner's key set on 127.0.0.1 that the test can change, counting fetches."""
+
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.fetches = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.fetches += 1
+                body = json.dumps({"keys": server.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def publish(self, kid: str, key: ed25519.Ed25519PrivateKey) -> None:
+        raw = key.public_key().public_bytes_raw()
+        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        self.keys.append({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig"})
+
+
+def test_partner_keys_are_fetched_from_its_jwks_and_refreshed_on_rotation(
+    partner: Partner, registry: TinyRegistry, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from solidarity.interop import partner_keys
+
+    monkeypatch.setenv("SOLIDARITY_DCI_JWKS_REFRESH_SECONDS", "0")
+    partner_keys.clear_cache()
+    jwks = _JwksServer()
+    first, second, stranger = (ed25519.Ed25519PrivateKey.generate() for _ in range(3))
+    jwks.publish("k1", first)
+    with unit_of_work(engine) as session:
+        set_partner(session, sender_id=partner.sender_id, client_id=partner.sender_id, actor="test",
+                    signature_required=True, jwks_url=jwks.url)  # fmt: skip
+
+    def signed_with(key: ed25519.Ed25519PrivateKey, kid: str) -> dict[str, Any]:
+        body = _valid(partner)
+        body["signature"] = signatures.sign_spdci(body, key, sender_id=partner.sender_id, kid=kid)
+        return body
+
+    try:
+        assert partner.post(f"{SR}/sync/search", signed_with(first, "k1")).status_code == 200
+        assert partner.post(f"{SR}/sync/search", signed_with(first, "k1")).status_code == 200
+        assert jwks.fetches == 1  # the key set is cached
+        # The partner rotates: a new key id makes us fetch the set again once.
+        jwks.publish("k2", second)
+        assert partner.post(f"{SR}/sync/search", signed_with(second, "k2")).status_code == 200
+        assert jwks.fetches == 2
+        # A key the partner never published, or a published kid with a foreign key: refused.
+        refused(
+            partner.post(f"{SR}/sync/search", signed_with(stranger, "k9")),
+            401,
+            "err.signature.invalid",
+        )
+        refused(
+            partner.post(f"{SR}/sync/search", signed_with(stranger, "k1")),
+            401,
+            "err.signature.invalid",
+        )
+    finally:
+        jwks.httpd.shutdown()
+        jwks.httpd.server_close()
+    # The partner's key server is down and nothing is cached: refused with the reason.
+    partner_keys.clear_cache()
+    response = partner.post(f"{SR}/sync/search", signed_with(first, "k1"))
+    refused(response, 401, "err.signature.invalid")
+    assert "could not be fetched" in response.text
+    partner_keys.clear_cache()

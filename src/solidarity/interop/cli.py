@@ -140,6 +140,9 @@ def partners_set(
     ),
     signature_format: str | None = typer.Option(None, "--format", help="spdci or jws"),
     jwk: Path | None = typer.Option(None, help="JSON file with the partner's public JWK"),
+    jwks_url: str | None = typer.Option(
+        None, help="Where the partner publishes its keys (JWKS), fetched and cached"
+    ),
     callback_prefix: str | None = typer.Option(
         None, help="Callbacks only to URLs starting with this"
     ),
@@ -157,6 +160,7 @@ def partners_set(
             signature_required=signatures,
             signature_format=signature_format,
             public_jwk=key,
+            jwks_url=jwks_url,
             callback_prefix=callback_prefix,
         )
         console.print(

@@ -100,9 +100,12 @@ def _verify_signature(raw: dict[str, Any], partner: DciPartner | None, required:
         raise SignatureMissing("this partner must sign its messages: signature is missing")
     if partner is None or (partner.public_jwk is None and not partner.jwks_url):
         raise SignatureInvalid("no signing key is registered for this sender")
-    if partner.public_jwk is None:
-        raise SignatureInvalid("fetching partner keys from a JWKS URL is not supported yet")
-    key = signatures.public_key_from_jwk(partner.public_jwk)
+    if partner.public_jwk is not None:
+        key = signatures.public_key_from_jwk(partner.public_jwk)
+    else:
+        from solidarity.interop.partner_keys import partner_key
+
+        key = partner_key(str(partner.jwks_url), raw, partner.signature_format)
     if partner.signature_format == "jws":
         signatures.verify_jws(raw, key)
     else:
@@ -752,9 +755,14 @@ def set_partner(
     signature_required: bool | None = None,
     signature_format: str | None = None,
     public_jwk: dict[str, Any] | None = None,
+    jwks_url: str | None = None,
     callback_prefix: str | None = None,
 ) -> DciPartner:
-    """Create or change a partner's DCI settings (audited)."""
+    """Create or change a partner's DCI settings (audited).
+
+    A registered key (``public_jwk``) and a key-set address (``jwks_url``) exclude
+    each other: setting one clears the other.
+    """
     repo = PartnerRepository(session)
     partner = repo.by_sender(sender_id)
     if partner is None:
@@ -782,6 +790,12 @@ def set_partner(
     if public_jwk is not None:
         signatures.public_key_from_jwk(public_jwk)
         partner.public_jwk = public_jwk
+        partner.jwks_url = None
+    if jwks_url is not None:
+        if not jwks_url.startswith(("https://", "http://")):
+            raise BadRequest("jwks_url must be an http(s) URL")
+        partner.jwks_url = jwks_url
+        partner.public_jwk = None
     if callback_prefix is not None:
         partner.callback_prefix = callback_prefix or None
     partner.updated_by = actor
@@ -796,6 +810,7 @@ def set_partner(
             "client_id": partner.client_id,
             "signature_required": partner.signature_required,
             "signature_format": partner.signature_format,
+            "jwks_url": partner.jwks_url,
             "callback_prefix": partner.callback_prefix,
         },
     )

@@ -35,6 +35,12 @@ class InteropSettings(BaseSettings):
     backoff_max_seconds: float = Field(default=900.0, gt=0)
     callback_timeout_seconds: float = Field(default=10.0, gt=0)
     signature_validity_seconds: int = Field(default=300, ge=10)
+    jwks_cache_seconds: float = Field(
+        default=3600.0, ge=0, description="How long a partner's fetched JWKS is trusted"
+    )
+    jwks_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="Least time between two fetches of one partner's JWKS"
+    )
     crvs_base_url: str | None = Field(default=None, description="Base URL of the civil registry")
     crvs_client_id: str | None = None
     crvs_client_secret: str | None = None

@@ -171,6 +171,25 @@ def verify_jws(envelope: dict[str, Any], key: PublicKey) -> None:
         raise SignatureInvalid("the JWS signature covers another message")
 
 
+def signature_kid(envelope: dict[str, Any], signature_format: str) -> str | None:
+    """The key id a signature names, read without verifying it.
+
+    ``spdci``: the middle part of ``kidId="{sender_id}|{key id}|{algorithm}"``;
+    ``jws``: the ``kid`` of the JWS header.
+    """
+    signature = str(envelope.get("signature") or "")
+    if signature_format == "jws":
+        try:
+            head = signature.split(".", 1)[0]
+            header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        except (ValueError, IndexError):
+            return None
+        kid = header.get("kid") if isinstance(header, dict) else None
+        return str(kid) if kid else None
+    parts = dict(_PARAM.findall(signature)).get("kidId", "").split("|")
+    return parts[1] if len(parts) == 3 and parts[1] else None
+
+
 def sign_outgoing(
     envelope: dict[str, Any], keys: KeyStore, *, sender_id: str, validity: int
 ) -> dict[str, Any]:
