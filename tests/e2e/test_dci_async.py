@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -570,3 +571,71 @@ def test_reporting_needs_its_permission_and_cannot_touch_our_programmes(
         400,
         "err.request.bad",
     )
+
+
+def test_households_of_a_bulk_import_raise_register_notifications(
+    partner: Partner,
+    registry: TinyRegistry,
+    receiver: CallbackReceiver,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from solidarity.interop import notifications
+    from solidarity.interop.models import DciRegistryEvent
+    from solidarity.registry.intake.service import import_files
+    from tests.registry_files import registry_files
+
+    monkeypatch.setattr(notifications, "IMPORT_BATCH", 2)  # three households: two rounds
+    _subscribe(partner, receiver, "REGISTER", record_type="Group")
+    drain(engine)
+    receiver.wait_for(1)
+    receiver.received.clear()
+
+    def into_tiny_areas(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**row, "area_code": "R01-D02"} for row in rows]
+
+    files = registry_files(tmp_path, n=3, households=into_tiny_areas)
+    outcome = import_files(engine, list(files), source="survey-2024", today=date(2024, 6, 1))
+    assert outcome.households_imported == 3
+    drain(engine)
+    notified = receiver.wait_for(3)
+    keys = set()
+    for path, body in notified:
+        assert path == "/registry/notify"
+        validate(body["message"], "NotifyEventRequest")
+        data = body["message"]["notify_event"][0]["data"]
+        assert data["reg_event_type"] == "REGISTER" and data["reg_record_type"] == "Group"
+        head = data["reg_records"]["group_head_info"]["demographic_info"]["name"]["surname"]
+        keys.add(head)
+    assert keys == {"Diallo1", "Diallo2", "Diallo3"}
+    with unit_of_work(engine) as session:
+        (event,) = session.scalars(
+            select(DciRegistryEvent).where(DciRegistryEvent.household_id.is_(None))
+        ).all()
+        assert event.processed_at is not None and event.details["households"] == 3
+    # Importing the same file again creates nothing and notifies nobody.
+    receiver.received.clear()
+    again = import_files(engine, list(files), source="survey-2024", today=date(2024, 6, 1))
+    assert (again.households_imported, again.households_skipped) == (0, 3)
+    drain(engine)
+    assert receiver.wait_for(1, timeout=0.5) == []
+
+
+def test_a_bulk_import_without_subscribers_records_no_event(
+    registry: TinyRegistry, engine: Engine, tmp_path: Path
+) -> None:
+    from solidarity.interop.models import DciRegistryEvent
+    from solidarity.registry.intake.service import import_files
+    from tests.registry_files import registry_files
+
+    files = registry_files(
+        tmp_path, n=2, households=lambda rows: [{**r, "area_code": "R01-D01"} for r in rows]
+    )
+    assert (
+        import_files(engine, list(files), source="s", today=date(2024, 6, 1)).households_imported
+        == 2
+    )
+    with unit_of_work(engine) as session:
+        assert session.scalar(select(func.count(DciRegistryEvent.id))) == 0
+        assert session.scalar(select(func.count(Job.id))) == 0

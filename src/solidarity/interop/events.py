@@ -8,6 +8,10 @@ when the change commits, and queues an ``interop.deliver`` job to wake the
 worker. The delivery worker then fans events out to matching subscriptions
 (:mod:`solidarity.interop.notifications`).
 
+Bulk imports do not pass through change requests: a second hook, called when an
+import run is recorded as finished, adds one event for all the households it
+created, which the worker expands.
+
 It is installed when ``solidarity.interop`` is imported (the web app, the CLI
 and the worker all import it).
 """
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session
+
+from solidarity.registry.intake.schemas import ImportOutcome
 
 #: Registry event -> the ``reg_event_type`` written in notifications.
 EVENT_NAMES = {
@@ -106,7 +112,37 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             stage_delivery_job(session)
 
 
+def _import_finished(conn: Connection, run_id: int, outcome: ImportOutcome) -> None:
+    """A bulk import created households: one event stands for all of them.
+
+    Written in the transaction that closes the import run, and only when someone
+    subscribed to new households; the delivery worker expands it household by
+    household (:func:`solidarity.interop.notifications.fan_out_events`).
+    """
+    from solidarity.interop.delivery import ensure_delivery_job
+    from solidarity.interop.models import DciRegistryEvent
+    from solidarity.interop.repository import SubscriptionRepository
+
+    if outcome.households_imported <= 0:
+        return
+    with Session(bind=conn) as session:
+        if not SubscriptionRepository(session).active_for("household_created"):
+            return
+        session.add(
+            DciRegistryEvent(
+                event="household_created",
+                details={"import_run_id": run_id, "households": outcome.households_imported},
+            )
+        )
+        ensure_delivery_job(session)
+        session.flush()
+
+
 def install() -> None:
-    """Register the hook (idempotent)."""
+    """Register the hooks (idempotent)."""
+    from solidarity.registry.intake.service import IMPORT_LISTENERS
+
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
+    if _import_finished not in IMPORT_LISTENERS:
+        IMPORT_LISTENERS.append(_import_finished)

@@ -107,12 +107,42 @@ def _area_path(session: Session, entity: str, subject_id: int) -> str | None:
     return area[1] if area else None
 
 
+#: Households of a bulk import expanded per delivery round (the rest wait for the next).
+IMPORT_BATCH = 200
+
+
+def _expand(session: Session, event: DciRegistryEvent) -> tuple[list[DciRegistryEvent], bool]:
+    """The per-household events an import's event stands for in this round, and if done."""
+    details = dict(event.details or {})
+    run_id = details.get("import_run_id")
+    if event.household_id is not None or event.person_id is not None or run_id is None:
+        return [event], True
+    after = int(details.get("expanded_up_to", 0))
+    ids = EventRepository(session).imported_households(int(run_id), after, IMPORT_BATCH)
+    if ids:
+        event.details = {**details, "expanded_up_to": ids[-1]}
+    parts = [
+        DciRegistryEvent(event=event.event, household_id=hid, details={"import_run_id": run_id})
+        for hid in ids
+    ]
+    return parts, len(ids) < IMPORT_BATCH
+
+
 def fan_out_events(session: Session, limit: int = 200) -> int:
-    """Queue notifications for unprocessed registry events. Returns how many were queued."""
-    queued = 0
+    """Queue notifications for unprocessed registry events.
+
+    The event of a bulk import is expanded :data:`IMPORT_BATCH` households at a
+    time and stays unprocessed until every household has been considered.
+
+    Returns:
+        The notifications queued plus the import events still being expanded:
+        anything but 0 means there is more to do.
+    """
+    queued = expanding = 0
     repo = SubscriptionRepository(session)
-    for event in EventRepository(session).unprocessed(limit):
-        for subscription in repo.active_for(event.event):
+    for recorded in EventRepository(session).unprocessed(limit):
+        parts, done = _expand(session, recorded)
+        for event, subscription in ((e, s) for e in parts for s in repo.active_for(e.event)):
             body = _notify(session, event, subscription)
             if body is None:
                 continue
@@ -142,6 +172,9 @@ def fan_out_events(session: Session, limit: int = 200) -> int:
                 purpose=subscription.purpose,
             )
             queued += 1
-        event.processed_at = utcnow()
+        if done:
+            recorded.processed_at = utcnow()
+        else:
+            expanding += 1
     session.flush()
-    return queued
+    return queued + expanding

@@ -41,7 +41,7 @@ from solidarity.interop.models import (
     DciSubscription,
 )
 from solidarity.interop.query import Combined, Condition, IdentifierMatch, Node, QueryRejected
-from solidarity.registry.models import Area, Household, Identifier, Person
+from solidarity.registry.models import Area, Household, Identifier, ImportRun, Person
 
 
 def _years_before(on: date, years: int) -> date:
@@ -519,6 +519,30 @@ class EventRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return self.session.scalars(query).all()
+
+    def imported_households(self, import_run_id: int, after_id: int, limit: int) -> list[int]:
+        """Ids of households an import run created, above ``after_id``, in id order.
+
+        An import writes its households with its ``source`` between the run's start
+        and end; households of an earlier, interrupted run of the same file were
+        written before this run started and are not counted again.
+        """
+        run = self.session.get(ImportRun, import_run_id)
+        if run is None or run.finished_at is None:
+            return []
+        return list(
+            self.session.scalars(
+                select(Household.id)
+                .where(
+                    Household.source == run.source,
+                    Household.created_at >= run.created_at,
+                    Household.created_at <= run.finished_at,
+                    Household.id > after_id,
+                )
+                .order_by(Household.id)
+                .limit(limit)
+            )
+        )
 
 
 class CrvsRepository:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 import polars.selectors as cs
-from sqlalchemy import Engine, Table, update
+from sqlalchemy import Connection, Engine, Table, update
 
 from solidarity.config import get_settings
 from solidarity.db.base import utcnow
@@ -55,6 +55,11 @@ from solidarity.registry.repository import AreaRepository
 Progress = Callable[[str, int, int], None]
 #: Called after each committed batch with the ids of the persons it wrote.
 BatchHook = Callable[[list[int]], None]
+#: Called inside the transaction that records a finished import (run id, outcome), so
+#: other domains can react to new households without the registry knowing them
+#: (interoperability queues its "new household" notifications this way).
+ImportListener = Callable[[Connection, int, ImportOutcome], None]
+IMPORT_LISTENERS: list[ImportListener] = []
 HOUSEHOLD_TABLE: Table = Household.__table__  # type: ignore[assignment]
 PERSON_TABLE: Table = Person.__table__  # type: ignore[assignment]
 IDENTIFIER_TABLE: Table = Identifier.__table__  # type: ignore[assignment]
@@ -500,3 +505,5 @@ def _finish(engine: Engine, run_id: int, outcome: ImportOutcome) -> None:
                 finished_at=utcnow(),
             )
         )
+        for listener in IMPORT_LISTENERS:
+            listener(conn, run_id, outcome)
