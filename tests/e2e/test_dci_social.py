@@ -680,3 +680,68 @@ def test_partner_keys_are_fetched_from_its_jwks_and_refreshed_on_rotation(
     refused(response, 401, "err.signature.invalid")
     assert "could not be fetched" in response.text
     partner_keys.clear_cache()
+
+
+# --- encrypted messages -------------------------------------------------------------------------
+
+
+def test_encrypted_messages_are_decrypted_with_our_published_key(
+    partner: Partner, registry: TinyRegistry, engine: Engine
+) -> None:
+    from solidarity.interop.encryption import encrypt
+
+    keys = partner.client.get("/.well-known/jwks.json").json()["keys"]
+    (ours,) = [k for k in keys if k.get("use") == "enc"]
+    assert ours["alg"] == "RSA-OAEP-256" and "d" not in ours  # only the public half
+    assert any(k.get("use") == "sig" for k in keys)
+
+    def encrypted(value: str, jwk: dict[str, Any] = ours) -> dict[str, Any]:
+        body = partner.envelope(
+            "search", search_message("idtype-value", {"type": "UIN", "value": value})
+        )
+        body["header"]["is_msg_encrypted"] = True
+        body["message"] = encrypt(body["message"], jwk)
+        return body
+
+    response = partner.post(f"{SR}/sync/search", encrypted("NID-001"))
+    assert response.status_code == 200, response.text
+    (record,) = response.json()["message"]["search_response"][0]["data"]["reg_records"]
+    assert record["demographic_info"]["name"]["given_name"] == "Amina"
+
+    tampered = encrypted("NID-001")
+    tag = tampered["message"]["tag"]
+    tampered["message"]["tag"] = ("A" if tag[0] != "A" else "B") + tag[1:]
+    refused(partner.post(f"{SR}/sync/search", tampered), 400, "err.encryption.invalid")
+    # Encrypted to somebody else's key, or with an algorithm we do not take.
+    other = {**ours, "kid": "not-ours"}
+    refused(
+        partner.post(f"{SR}/sync/search", encrypted("NID-001", other)),
+        400,
+        "err.encryption.invalid",
+    )
+    weak = encrypted("NID-001")
+    weak["message"]["header"]["alg"] = "RSA1_5"
+    refused(partner.post(f"{SR}/sync/search", weak), 400, "err.encryption.invalid")
+
+
+def test_a_signature_covers_the_encrypted_envelope_as_sent(
+    partner: Partner, registry: TinyRegistry, engine: Engine
+) -> None:
+    from solidarity.interop.encryption import encrypt
+
+    key = _ed25519_partner(engine, partner)
+    (ours,) = [
+        k
+        for k in partner.client.get("/.well-known/jwks.json").json()["keys"]
+        if k.get("use") == "enc"
+    ]
+    body = partner.envelope(
+        "search", search_message("idtype-value", {"type": "UIN", "value": "NID-002"})
+    )
+    body["header"]["is_msg_encrypted"] = True
+    body["message"] = encrypt(body["message"], ours)
+    body["signature"] = signatures.sign_spdci(body, key, sender_id=partner.sender_id, kid="k1")
+    response = partner.post(f"{SR}/sync/search", body)
+    assert response.status_code == 200, response.text
+    (record,) = response.json()["message"]["search_response"][0]["data"]["reg_records"]
+    assert record["demographic_info"]["name"]["given_name"] == "John"

@@ -201,9 +201,14 @@ def issue_client_token(
 
 @router.get("/.well-known/jwks.json", tags=["auth"])
 @public
-def jwks(keys: KeysDep) -> dict[str, Any]:
-    """The public keys that verify access tokens (JWKS, RFC 7517)."""
-    return keys.jwks()
+def jwks(request: Request, keys: KeysDep) -> dict[str, Any]:
+    """Public keys (JWKS, RFC 7517): those verifying our tokens and signatures (``use: sig``)
+    and those partners encrypt messages to (``use: enc``, published by other domains
+    through ``app.state.published_keys``)."""
+    published = keys.jwks()
+    for provider in getattr(request.app.state, "published_keys", ()):
+        published["keys"] = [*published["keys"], *provider()]
+    return published
 
 
 # --- accounts --------------------------------------------------------------------------

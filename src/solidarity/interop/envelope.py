@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -299,13 +300,20 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def parse_envelope(data: dict[str, Any], action: str | tuple[str, ...]) -> Envelope:
+def parse_envelope(
+    data: dict[str, Any],
+    action: str | tuple[str, ...],
+    decrypt: Callable[[Any], dict[str, Any]] | None = None,
+) -> Envelope:
     """Validate an envelope and its header for an endpoint expecting ``action``.
+
+    An encrypted message (``is_msg_encrypted``) is replaced by its plaintext
+    through ``decrypt``; ``data`` itself (what was signed) is left as sent.
 
     Raises:
         BadRequest: The envelope or header is malformed, or the action is not this endpoint's.
         VersionNotSupported: ``header.version`` is not 1.0.0.
-        EncryptionInvalid: The message is encrypted (not supported).
+        EncryptionInvalid: The message is encrypted and cannot be decrypted here.
     """
     header = data.get("header")
     if isinstance(header, dict) and "version" in header:
@@ -329,7 +337,9 @@ def parse_envelope(data: dict[str, Any], action: str | tuple[str, ...]) -> Envel
             f"not {envelope.header.action!r}"
         )
     if envelope.header.is_msg_encrypted:
-        raise EncryptionInvalid("encrypted messages are not accepted: send is_msg_encrypted false")
+        if decrypt is None:
+            raise EncryptionInvalid("encrypted messages are not accepted on this endpoint")
+        envelope.message = decrypt(envelope.message)
     if envelope.message is None:
         raise BadRequest("message is required")
     return envelope

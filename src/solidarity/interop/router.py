@@ -29,6 +29,7 @@ from solidarity.governance.errors import AuthenticationRequired, RateLimited
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
 from solidarity.interop import service
+from solidarity.interop.encryption import MessageKey
 from solidarity.interop.envelope import (
     EnrolledRequest,
     EnrollmentUpdatesRequest,
@@ -149,11 +150,27 @@ async def raw_envelope(request: Request) -> dict[str, Any]:
     return data
 
 
+def app_message_key(app: Any) -> MessageKey:
+    """The application's key for encrypted messages (in its key directory)."""
+    key: MessageKey | None = getattr(app.state, "dci_message_key", None)
+    if key is None:
+        key = MessageKey(app.state.keys.directory)
+        app.state.dci_message_key = key
+    return key
+
+
+def message_key(request: Request) -> MessageKey:
+    """Our key for encrypted messages (created on first use)."""
+    return app_message_key(request.app)
+
+
 router = APIRouter(route_class=DciRoute, tags=["dci"])
 
 SessionDep = Annotated[Session, Depends(get_session)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 RawDep = Annotated[dict[str, Any], Depends(raw_envelope)]
+MessageKeyDep = Annotated[MessageKey, Depends(message_key)]
+Decrypt = Callable[[Any], dict[str, Any]]
 SocialReader = Annotated[Principal, Depends(require("registry.read"))]
 IbrReader = Annotated[Principal, Depends(require("programs.read"))]
 IbrReporter = Annotated[Principal, Depends(require("programs.report"))]
@@ -173,9 +190,14 @@ DCI_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _sync_search(
-    server: str, raw: dict[str, Any], session: Session, principal: Principal, keys: KeyStore
+    server: str,
+    raw: dict[str, Any],
+    session: Session,
+    principal: Principal,
+    keys: KeyStore,
+    decrypt: Decrypt,
 ) -> JSONResponse:
-    envelope = parse_envelope(raw, "search")
+    envelope = parse_envelope(raw, "search", decrypt)
     request = parse_message(envelope, SearchRequest)
     caller = service.admit(session, principal, raw, envelope, server=server, needs_callback=False)
     service.authorise_search(session, caller, request)
@@ -203,8 +225,9 @@ def _async(
     raw: dict[str, Any],
     session: Session,
     principal: Principal,
+    decrypt: Decrypt,
 ) -> JSONResponse:
-    envelope = parse_envelope(raw, action)
+    envelope = parse_envelope(raw, action, decrypt)
     model: type[Any] = {
         "search": SearchRequest,
         "subscribe": SubscribeRequest,
@@ -248,9 +271,14 @@ def _async(
 
 
 def _sync_txn_status(
-    server: str, raw: dict[str, Any], session: Session, principal: Principal, keys: KeyStore
+    server: str,
+    raw: dict[str, Any],
+    session: Session,
+    principal: Principal,
+    keys: KeyStore,
+    decrypt: Decrypt,
 ) -> JSONResponse:
-    envelope = parse_envelope(raw, "txn-status")
+    envelope = parse_envelope(raw, "txn-status", decrypt)
     request = parse_message(envelope, TxnStatusRequest)
     caller = service.admit(session, principal, raw, envelope, server=server, needs_callback=False)
     correlation_id = new_id("cor")
@@ -274,42 +302,50 @@ def _sync_txn_status(
 
 @router.post(f"{SOCIAL}/sync/search", responses=DCI_RESPONSES)
 def social_sync_search(
-    raw: RawDep, session: SessionDep, principal: SocialReader, keys: KeysDep
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: SocialReader, keys: KeysDep
 ) -> JSONResponse:
     """DCI synchronous search of the social registry (Group or Member records)."""
-    return _sync_search("social", raw, session, principal, keys)
+    return _sync_search("social", raw, session, principal, keys, mkey.decrypt)
 
 
 @router.post(f"{SOCIAL}/search", status_code=202, responses=DCI_RESPONSES)
-def social_search(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+def social_search(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: SocialReader
+) -> JSONResponse:
     """DCI asynchronous search: ACK now, result POSTed to ``header.sender_uri``."""
-    return _async("social", "search", raw, session, principal)
+    return _async("social", "search", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{SOCIAL}/subscribe", status_code=202, responses=DCI_RESPONSES)
-def social_subscribe(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+def social_subscribe(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: SocialReader
+) -> JSONResponse:
     """Subscribe to registry events (new household, member added/removed, death, move)."""
-    return _async("social", "subscribe", raw, session, principal)
+    return _async("social", "subscribe", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{SOCIAL}/unsubscribe", status_code=202, responses=DCI_RESPONSES)
-def social_unsubscribe(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+def social_unsubscribe(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: SocialReader
+) -> JSONResponse:
     """End subscriptions."""
-    return _async("social", "unsubscribe", raw, session, principal)
+    return _async("social", "unsubscribe", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{SOCIAL}/txn/status", status_code=202, responses=DCI_RESPONSES)
-def social_txn_status(raw: RawDep, session: SessionDep, principal: SocialReader) -> JSONResponse:
+def social_txn_status(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: SocialReader
+) -> JSONResponse:
     """Asynchronous transaction status (answer POSTed to ``txn/on-status``)."""
-    return _async("social", "txn-status", raw, session, principal)
+    return _async("social", "txn-status", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{SOCIAL}/sync/txn/status", responses=DCI_RESPONSES)
 def social_sync_txn_status(
-    raw: RawDep, session: SessionDep, principal: SocialReader, keys: KeysDep
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: SocialReader, keys: KeysDep
 ) -> JSONResponse:
     """Synchronous transaction status."""
-    return _sync_txn_status("social", raw, session, principal, keys)
+    return _sync_txn_status("social", raw, session, principal, keys, mkey.decrypt)
 
 
 # --- Integrated Beneficiary Registry --------------------------------------------------------
@@ -317,50 +353,58 @@ def social_sync_txn_status(
 
 @router.post(f"{IBR}/sync/search", responses=DCI_RESPONSES)
 def ibr_sync_search(
-    raw: RawDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader, keys: KeysDep
 ) -> JSONResponse:
     """IBR synchronous search: Beneficiary records (programme, enrolment, benefits)."""
-    return _sync_search("ibr", raw, session, principal, keys)
+    return _sync_search("ibr", raw, session, principal, keys, mkey.decrypt)
 
 
 @router.post(f"{IBR}/search", status_code=202, responses=DCI_RESPONSES)
-def ibr_search(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+def ibr_search(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader
+) -> JSONResponse:
     """IBR asynchronous search."""
-    return _async("ibr", "search", raw, session, principal)
+    return _async("ibr", "search", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{IBR}/subscribe", status_code=202, responses=DCI_RESPONSES)
-def ibr_subscribe(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+def ibr_subscribe(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader
+) -> JSONResponse:
     """IBR subscription to registry events."""
-    return _async("ibr", "subscribe", raw, session, principal)
+    return _async("ibr", "subscribe", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{IBR}/unsubscribe", status_code=202, responses=DCI_RESPONSES)
-def ibr_unsubscribe(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+def ibr_unsubscribe(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader
+) -> JSONResponse:
     """End IBR subscriptions."""
-    return _async("ibr", "unsubscribe", raw, session, principal)
+    return _async("ibr", "unsubscribe", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{IBR}/txn/status", status_code=202, responses=DCI_RESPONSES)
-def ibr_txn_status(raw: RawDep, session: SessionDep, principal: IbrReader) -> JSONResponse:
+def ibr_txn_status(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader
+) -> JSONResponse:
     """IBR asynchronous transaction status."""
-    return _async("ibr", "txn-status", raw, session, principal)
+    return _async("ibr", "txn-status", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{IBR}/sync/txn/status", responses=DCI_RESPONSES)
 def ibr_sync_txn_status(
-    raw: RawDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader, keys: KeysDep
 ) -> JSONResponse:
     """IBR synchronous transaction status."""
-    return _sync_txn_status("ibr", raw, session, principal, keys)
+    return _sync_txn_status("ibr", raw, session, principal, keys, mkey.decrypt)
 
 
 @router.post(f"{IBR}/sync/enrolled", responses=DCI_RESPONSES)
 def ibr_sync_enrolled(
-    raw: RawDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader, keys: KeysDep
 ) -> JSONResponse:
     """Is this person (or household) enrolled in an active programme? ``yes``/``no``."""
-    envelope = parse_envelope(raw, "search")
+    envelope = parse_envelope(raw, "search", mkey.decrypt)
     request = parse_message(envelope, EnrolledRequest)
     caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
     correlation_id = new_id("cor")
@@ -383,10 +427,10 @@ def ibr_sync_enrolled(
 
 @router.post(f"{IBR}/sync/enrollment/updates", responses=DCI_RESPONSES)
 def ibr_sync_enrollment_updates(
-    raw: RawDep, session: SessionDep, principal: IbrReporter, keys: KeysDep
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReporter, keys: KeysDep
 ) -> JSONResponse:
     """A partner programme reports whom it enrolled (or whose status changed)."""
-    envelope = parse_envelope(raw, ("notify", "enrollment-updates"))
+    envelope = parse_envelope(raw, ("notify", "enrollment-updates"), mkey.decrypt)
     request = parse_message(envelope, EnrollmentUpdatesRequest)
     caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
     correlation_id = new_id("cor")
@@ -413,27 +457,33 @@ CRVS = "/dci/crvs/registry"
 
 
 def _crvs_callback(
-    action: str, raw: dict[str, Any], session: Session, principal: Principal
+    action: str, raw: dict[str, Any], session: Session, principal: Principal, decrypt: Decrypt
 ) -> JSONResponse:
-    envelope = parse_envelope(raw, action)
+    envelope = parse_envelope(raw, action, decrypt)
     correlation_id, _counts = service.receive_crvs(session, principal, raw, envelope)
     # The subscriber profile expects exactly 200 with the ACK body.
     return JSONResponse(ack(correlation_id), status_code=200)
 
 
 @router.post(f"{CRVS}/notify", responses=DCI_RESPONSES)
-def crvs_notify(raw: RawDep, session: SessionDep, principal: CrvsWriter) -> JSONResponse:
+def crvs_notify(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: CrvsWriter
+) -> JSONResponse:
     """Births and deaths pushed by a civil registry: each becomes a change request."""
-    return _crvs_callback("notify", raw, session, principal)
+    return _crvs_callback("notify", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{CRVS}/on-search", responses=DCI_RESPONSES)
-def crvs_on_search(raw: RawDep, session: SessionDep, principal: CrvsWriter) -> JSONResponse:
+def crvs_on_search(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: CrvsWriter
+) -> JSONResponse:
     """Results of an asynchronous search of the civil registry."""
-    return _crvs_callback("on-search", raw, session, principal)
+    return _crvs_callback("on-search", raw, session, principal, mkey.decrypt)
 
 
 @router.post(f"{CRVS}/on-subscribe", responses=DCI_RESPONSES)
-def crvs_on_subscribe(raw: RawDep, session: SessionDep, principal: CrvsWriter) -> JSONResponse:
+def crvs_on_subscribe(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: CrvsWriter
+) -> JSONResponse:
     """The civil registry confirms a subscription."""
-    return _crvs_callback("on-subscribe", raw, session, principal)
+    return _crvs_callback("on-subscribe", raw, session, principal, mkey.decrypt)

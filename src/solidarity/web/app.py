@@ -107,6 +107,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     from solidarity.coherence.router import router as coherence_router
     from solidarity.governance.router import router as governance_router
     from solidarity.grievances.router import router as grievances_router
+    from solidarity.interop.router import app_message_key
     from solidarity.interop.router import router as interop_router
     from solidarity.jobs.router import router as jobs_router
     from solidarity.linkage.router import router as linkage_router
@@ -129,6 +130,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.state.engine = engine or get_engine()
     install_observability(app)
     app.state.keys = keys or KeyStore()
+    app.state.published_keys = [lambda: app_message_key(app).jwks()]
     app.state.login_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
