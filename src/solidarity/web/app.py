@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import solidarity
@@ -24,6 +25,7 @@ from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
 from solidarity.observability.database import install as install_observability
 from solidarity.web.deps import (
+    audit_refusal,
     enforce_authentication,
     get_engine_from_app,
     get_session,
@@ -139,6 +141,8 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
 
     @app.exception_handler(SolidarityError)
     async def _domain_error(request: Request, exc: SolidarityError) -> JSONResponse:
+        if exc.status_code in (401, 403):
+            await run_in_threadpool(audit_refusal, request, exc)
         return _problem(
             exc.status_code, exc.title, exc.detail, request, problem_headers(exc), **exc.extra
         )

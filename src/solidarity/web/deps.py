@@ -10,6 +10,7 @@ gets is narrowed to the areas and programmes where that permission is held.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -20,13 +21,15 @@ from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
 from solidarity.config import get_settings
-from solidarity.db.engine import session_factory
+from solidarity.db.engine import session_factory, unit_of_work
 from solidarity.errors import SolidarityError
+from solidarity.governance import audit
 from solidarity.governance import service as governance
 from solidarity.governance.errors import AuthenticationRequired, CsrfFailed, PermissionDenied
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
 
+logger = logging.getLogger(__name__)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -98,6 +101,7 @@ def _authenticate(request: Request, session: Session) -> Principal | None:
             if request.method in UNSAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent, auth_session.csrf_token):
+                    request.state.refused_user = user.username  # for the audit entry
                     raise CsrfFailed(
                         f"the {CSRF_HEADER} header is missing or does not match the session"
                     )
@@ -107,6 +111,40 @@ def _authenticate(request: Request, session: Session) -> Principal | None:
             )
     request.state.principal = principal
     return principal
+
+
+def audit_refusal(request: Request, exc: SolidarityError) -> None:
+    """Record a refused request (403, or 401 with credentials) in the audit trail.
+
+    A request that presented a token or a session cookie and was refused is
+    someone trying something: an expired, forged or foreign credential, a missing
+    CSRF token, a permission or scope they lack. An anonymous request without
+    credentials is only told to sign in, and not recorded.
+    """
+    presented = request.headers.get("authorization") or request.cookies.get(session_cookie_name())
+    if exc.status_code not in (401, 403) or (exc.status_code == 401 and not presented):
+        return
+    principal = getattr(request.state, "principal", None)
+    try:
+        with unit_of_work(get_engine_from_app(request)) as session:
+            audit.record(
+                session,
+                actor=principal.username
+                if isinstance(principal, Principal)
+                else getattr(request.state, "refused_user", "anonymous"),
+                action="request.refused",
+                object_type="request",
+                details={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": exc.status_code,
+                    "reason": exc.detail[:300],
+                    "credential": "bearer" if request.headers.get("authorization") else "cookie",
+                },
+                client_address=client_address(request),
+            )
+    except Exception:  # the refusal itself must still be answered
+        logger.exception("could not record a refused request")
 
 
 def enforce_authentication(request: Request, session: Session = Depends(get_session)) -> None:
