@@ -24,6 +24,7 @@ from solidarity.errors import SolidarityError
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
 from solidarity.observability.database import install as install_observability
+from solidarity.web.api_docs import install as install_api_docs
 from solidarity.web.deps import (
     audit_refusal,
     enforce_authentication,
@@ -128,7 +129,10 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
         description="Integrated social protection information system.",
         generate_unique_id_function=_operation_id,
         dependencies=[Depends(enforce_authentication)],
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     app.state.engine = engine or get_engine()
     install_observability(app)
     app.state.keys = keys or KeyStore()
