@@ -292,3 +292,75 @@ def test_every_message_template_has_a_french_translation() -> None:
     french = Locale("fr")
     missing = [t for t in templates() if french.gettext(t) == t]
     assert missing == []
+
+
+def test_plan_board_adds_an_action_with_field_errors_then_flags_it_overdue(
+    api: FastAPI, tiny: TinyRegistry, make_account: Callable[..., str]
+) -> None:
+    make_account("ana", "analyst")
+    client = browser(api)
+    client.headers.update(htmx(sign_in(client, "ana")))
+    board = client.get("/coherence")
+    assert 'id="new-action"' in board.text
+    bad = client.post("/coherence/actions", data={"code": "", "title": "", "due_on": "soon"})
+    assert bad.status_code == 422
+    assert 'id="new-code-error"' in bad.text and 'id="new-title-error"' in bad.text
+    assert 'id="new-due_on-error"' in bad.text and 'value="soon"' in bad.text
+    made = client.post(
+        "/coherence/actions",
+        data={
+            "code": "ACT-9",
+            "title": "Share the payroll with health",
+            "responsible_person": "Dr Achieng",
+            "due_on": "2020-03-01",
+        },
+    )
+    assert made.status_code == 201, made.text
+    assert "Action ACT-9 added to the plan." in made.text
+    card = made.text.split('id="card-ACT-9"')[1].split("</article>")[0]
+    assert "Dr Achieng" in card and "badge-overdue" in card
+    again = client.post("/coherence/actions", data={"code": "ACT-9", "title": "twice"})
+    assert again.status_code == 409 and "already exists" in again.text
+
+
+def test_plan_board_edit_on_a_stale_card_shows_what_changed_and_reapplies(
+    api: FastAPI, tiny: TinyRegistry, make_account: Callable[..., str]
+) -> None:
+    make_account("ana", "analyst")
+    client = browser(api)
+    client.headers.update(htmx(sign_in(client, "ana")))
+    client.post("/coherence/actions", data={"code": "A1", "title": "Align", "due_on": "2030-01-01"})
+    opened = {
+        "code": "A1",
+        "version": "1",
+        "opened.status": "planned",
+        "opened.due_on": "2030-01-01",
+        "opened.responsible_person": "",
+    }
+    first = client.post(
+        "/coherence/actions/update",
+        data={**opened, "status": "in_progress", "due_on": "2030-01-01"},
+    )
+    assert first.status_code == 200
+    stale = client.post(
+        "/coherence/actions/update",
+        data={**opened, "status": "planned", "due_on": "2030-06-30", "responsible_person": "Kim"},
+    )
+    assert stale.status_code == 409
+    assert "Changed by someone else since you opened it" in stale.text
+    assert re.search(r"<code>status</code></td><td>planned</td><td>in_progress</td>", stale.text)
+    reapply = stale.text.split('id="action-conflict"')[1].split("</form>")[0]
+    assert 'name="version" value="2"' in reapply and 'value="Kim"' in reapply
+    saved = client.post(
+        "/coherence/actions/update",
+        data={
+            "code": "A1",
+            "version": "2",
+            "status": "planned",
+            "due_on": "2030-06-30",
+            "responsible_person": "Kim",
+        },
+    )
+    assert saved.status_code == 200
+    card = saved.text.split('id="card-A1"')[1].split("</article>")[0]
+    assert "Kim" in card and 'value="2030-06-30"' in card

@@ -230,12 +230,15 @@ def update_action(
     locale = locale_of(request)
     code = form.get("code", "")
     try:
-        update = ActionUpdate(
-            version=int(form.get("version") or 0),
-            status=form.get("status") or None,  # type: ignore[arg-type]
-            due_on=date.fromisoformat(form["due_on"]) if form.get("due_on") else None,
-            responsible_person=form.get("responsible_person") or None,
-        )
+        # Only the fields the card sent; a blank responsible person is "nobody" (text, not null).
+        changes: dict[str, Any] = {}
+        if form.get("status"):
+            changes["status"] = form["status"]
+        if "due_on" in form:
+            changes["due_on"] = date.fromisoformat(form["due_on"]) if form["due_on"] else None
+        if "responsible_person" in form:
+            changes["responsible_person"] = form["responsible_person"].strip()
+        update = ActionUpdate(version=int(form.get("version") or 0), **changes)
         plan.update_action(session, code, update, actor=planner.username, as_of=on)
     except StaleVersionError as exc:
         session.rollback()
