@@ -251,10 +251,8 @@ def _household_values(household: HouseholdOut) -> dict[str, str]:
 
 
 def _move_areas(session: Session, principal: Principal, household: HouseholdOut) -> list[Any]:
-    """Areas of the caller's a household may move to: those of the level it is at."""
-    areas = _areas_in_scope(session, principal)
-    level = next((a.level for a in areas if a.code == household.area_code), None)
-    return [a for a in areas if level is None or a.level == level]
+    """Areas of the caller's a household may move to (any but its own, as in the API)."""
+    return [a for a in _areas_in_scope(session, principal) if a.code != household.area_code]
 
 
 def _form_context(
