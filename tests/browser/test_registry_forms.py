@@ -46,6 +46,7 @@ def _open_kind(page: Page, site: Site, kind: str) -> None:
     page.goto(f"{site.url}/registry/households/{household}/change")
     tab = page.get_by_role("navigation", name="Kind of change").get_by_role("link", name=kind)
     tab.click()
+    expect(tab).to_have_attribute("aria-current", "page")  # the tabs follow the htmx switch
     expect(page.locator(f'#change-form input[name="kind"][value="{kind}"]')).to_be_attached()
 
 

@@ -117,7 +117,10 @@ def test_household_page_shows_payments_and_the_grievances_the_reader_may_see(
     assert officer.get(f"/registry/households/{tiny.mwangi}").status_code == 404
 
 
-KINDS_WITH_AN_ERROR_THEN_SUCCESS = {
+#: kind -> (fields with an error, id of the error shown, fields that file it)
+KINDS_WITH_AN_ERROR_THEN_SUCCESS: dict[
+    str, tuple[dict[str, str], str, Callable[[TinyRegistry], dict[str, str]]]
+] = {
     "change_head": (
         {"previous_head_relationship": "spouse"},
         "person_id-error",
