@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ class Site:
     household_id: int
     accounts: dict[str, str]  # role -> username
     passwords: dict[str, str]
+    #: More records of the seed: another household of the district, the household
+    #: with a payment and grievances, and the grievance references by category.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # The root conftest resets settings and keys per test; the server lives for the whole
@@ -200,12 +203,63 @@ def _seed(engine: Any, directory: Path) -> dict[str, Any]:
                     agreement=agreement,
                 )
             )
+        district_households = registry.search_households(
+            session, RegistrySearch(area=district, page_size=50), None
+        )
+        extra = _payments_and_grievances(
+            session, accounts, [h.id for h in district_households.items]
+        )
     return {
+        "extra": extra,
         "accounts": {role: username for username, _p, role, _s in accounts},
         "passwords": {username: password for username, password, _r, _s in accounts},
         "district": district,
         "community": communities[0].code,
         "household_id": found.items[0].id,
+    }
+
+
+def _payments_and_grievances(
+    session: Any, accounts: list[tuple[str, str, str, str]], household_ids: list[int]
+) -> dict[str, Any]:
+    """A computed payment cycle of CG, and two grievances (one sensitive) about a paid household."""
+    from datetime import date
+
+    from solidarity.governance import service as governance
+    from solidarity.grievances import service as grievances
+    from solidarity.grievances.schemas import GrievanceIn
+    from solidarity.programs import payments
+    from solidarity.programs import service as programmes
+    from solidarity.programs.repository import ProgrammeRepository
+    from solidarity.registry import service as registry
+
+    programme = programmes.get_programme(session, "CG")
+    today = date.today()
+    # The window starts today: the synthetic households were registered today.
+    cycle = payments.create_cycle(session, programme, f"{today:%Y-%m}", today, today, "seed")
+    payments.compute_entitlements(session, cycle, "seed")
+    computed = ProgrammeRepository(session).entitlement_frame(cycle.id)
+    paid = int(computed.filter(computed["amount"] > 0)["household_id"][0])
+    manager = next(u for u, _p, role, _s in accounts if role == "programme_manager")
+    handler = governance.cli_principal(session, manager).scoped_to("grievances.manage")
+    references = {
+        category: grievances.lodge(
+            session,
+            handler,
+            GrievanceIn(
+                category=category, description="Seeded for the browser tests", household_id=paid
+            ),
+        ).reference
+        for category in ("payment", "sea")
+    }
+    large = next(
+        h for h in household_ids if len(registry.get_household(session, h, None, None).members) >= 3
+    )
+    return {
+        "paid_household_id": paid,
+        "grievances": references,
+        "large_household_id": large,
+        "other_household_id": next(h for h in household_ids if h != large),
     }
 
 

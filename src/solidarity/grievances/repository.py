@@ -107,8 +107,9 @@ class GrievanceRepository:
         assigned_to: str | None,
         limit: int | None,
         offset: int,
+        household_id: int | None = None,
     ) -> tuple[Sequence[Grievance], int]:
-        """Grievances in ``scope`` the reader may see, newest first."""
+        """Grievances in ``scope`` the reader may see, newest first (of one household)."""
         query: Select[Any] = select(Grievance).where(
             or_(Grievance.subject_staff.is_(None), Grievance.subject_staff != not_about)
         )
@@ -120,6 +121,8 @@ class GrievanceRepository:
             query = query.where(Grievance.status == status)
         if assigned_to:
             query = query.where(Grievance.assigned_to == assigned_to)
+        if household_id is not None:
+            query = query.where(Grievance.household_id == household_id)
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(Grievance.id.desc()).limit(limit).offset(offset)

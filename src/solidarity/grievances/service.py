@@ -250,8 +250,9 @@ def list_grievances(
     assigned_to: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    household_id: int | None = None,
 ) -> GrievancePage:
-    """Grievances the reader may see, newest first."""
+    """Grievances the reader may see, newest first (only ``household_id``'s when given)."""
     ensure_categories(session)
     repo = GrievanceRepository(session)
     categories = {c.code: c for c in repo.categories()}
@@ -269,6 +270,7 @@ def list_grievances(
             assigned_to=assigned_to,
             limit=size,
             offset=offset,
+            household_id=household_id,
         )
         items = [grievance_out(session, principal, g, categories[g.category_code]) for g in rows]
         return GrievancePage(items=items, total=total)
@@ -281,6 +283,7 @@ def list_grievances(
         assigned_to=assigned_to,
         limit=None,
         offset=0,
+        household_id=household_id,
     )
     visible = [g for g in rows if may_see(session, principal, g, categories[g.category_code])]
     page = visible[offset : offset + size]

@@ -188,6 +188,18 @@ class ProgrammeRepository:
             )
         ).first()
 
+    def household_entitlements(
+        self, cycle_ids: Sequence[int], household_id: int
+    ) -> Sequence[Entitlement]:
+        """One household's entitlements in the given cycles (by the cycle-household index)."""
+        if not cycle_ids:
+            return []
+        return self.session.scalars(
+            select(Entitlement)
+            .where(Entitlement.cycle_id.in_(cycle_ids), Entitlement.household_id == household_id)
+            .order_by(Entitlement.cycle_id.desc(), Entitlement.id.desc())
+        ).all()
+
     def delete_entitlements(self, cycle_id: int) -> None:
         """Remove a cycle's entitlements (before approval, to recompute them)."""
         self.session.execute(delete(Entitlement).where(Entitlement.cycle_id == cycle_id))

@@ -269,3 +269,27 @@ def household_enrolments(session: Session, household_id: int) -> list[dict[str, 
                 }
             )
     return found
+
+
+def household_payments(session: Session, household_id: int) -> list[dict[str, Any]]:
+    """What each programme the household is enrolled in owed and paid it, cycle by cycle.
+
+    Returns:
+        Newest cycle first per programme: ``programme``, ``cycle`` and ``entitlement``
+        (amount, status, paid amount and date, failure reason).
+    """
+    repository = ProgrammeRepository(session)
+    found: list[dict[str, Any]] = []
+    for programme in list_programmes(session):
+        if repository.enrolment(programme.id, household_id) is None:
+            continue
+        cycles = {c.id: c for c in repository.cycles(programme.id)}
+        for entitlement in repository.household_entitlements(list(cycles), household_id):
+            found.append(
+                {
+                    "programme": programme,
+                    "cycle": cycles[entitlement.cycle_id],
+                    "entitlement": entitlement,
+                }
+            )
+    return found

@@ -21,7 +21,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from solidarity.web.pages.common import render, sign_in_url
+from solidarity.web.pages.common import locale_of, render, sign_in_url
+from solidarity.web.pages.messages import translate, translate_errors
 
 #: Paths served by the API and the platform, never turned into pages.
 NOT_PAGES = (
@@ -102,6 +103,7 @@ class PageErrors:
                 await _send(send, 303, [*kept, (b"location", target.encode())], b"")
             return
         principal = getattr(request.state, "principal", None)
+        locale = locale_of(request)
         response = render(
             request,
             "partials/alert.html" if htmx else "error.html",
@@ -109,8 +111,8 @@ class PageErrors:
             status_code=status,
             status=status,
             title=problem.get("title", ""),
-            detail=problem.get("detail", ""),
-            errors=problem.get("errors") or [],
+            detail=translate(str(problem.get("detail", "")), locale),
+            errors=translate_errors(problem.get("errors") or [], locale),
         )
         headers = [*kept, (b"content-type", b"text/html; charset=utf-8")]
         if htmx:

@@ -40,7 +40,8 @@ from solidarity.registry.imports_router import IMPORT_KIND, store_uploads
 from solidarity.registry.intake.reader import scan_tables
 from solidarity.registry.intake.repository import ImportRunRepository
 from solidarity.web.deps import get_session, require
-from solidarity.web.pages.common import form_fields, redirect, render
+from solidarity.web.pages.common import form_fields, locale_of, redirect, render
+from solidarity.web.pages.messages import translate, translate_errors
 
 router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -211,7 +212,7 @@ def upload_files(
             status_code=exc.status_code,
             runs=runs,
             total=total,
-            problem=exc.detail,
+            problem=translate(exc.detail, locale_of(request)),
         )
     return redirect(request, f"/imports/wizard?upload={directory.name}")
 
@@ -302,7 +303,9 @@ def import_progress(
     job = JobOut.model_validate(jobs.get_job(session, job_id, owner))
     if job.kind != IMPORT_KIND:
         raise NotFoundError(f"job {job_id} is not an import")
-    result = job.result or {}
+    result = dict(job.result or {})
+    if isinstance(result.get("errors"), list):
+        result["errors"] = translate_errors(result["errors"], locale_of(request))
     finished = job.status in FINISHED
     upload = job.params.get("upload")
     context: dict[str, Any] = {

@@ -39,6 +39,7 @@ from solidarity.registry import service as registry
 from solidarity.rules import RuleError
 from solidarity.web.deps import get_session, require
 from solidarity.web.pages.common import field_errors, form_fields, locale_of, redirect, render
+from solidarity.web.pages.messages import translate
 
 router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -200,6 +201,7 @@ def check_draft_rule(
         checked = check_rule(expression, parameters, on)
     except RuleError as exc:
         context["error"] = _rule_error(expression, exc)
+        context["error"]["message"] = translate(exc.reason, locale_of(request))
         return render(request, "programmes/_rule_feedback.html", manager, **context)
     except ValidationFailed as exc:
         context["error"] = {"message": "; ".join(e["message"] for e in exc.errors) or exc.detail}

@@ -7,18 +7,25 @@ audit trail exactly as the API does.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from solidarity.errors import SolidarityError, ValidationFailed
+from solidarity.errors import (
+    NotFoundError,
+    SolidarityError,
+    StaleVersionError,
+    ValidationFailed,
+)
 from solidarity.governance import audit
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
 from solidarity.governance.privacy import Disclosure
+from solidarity.grievances import service as redress
 from solidarity.programs import service as programmes
 from solidarity.registry import changes, service
 from solidarity.registry.fields import HOUSEHOLD_FIELDS, PERSON_FIELDS, FieldSpec, codelists
@@ -30,6 +37,7 @@ from solidarity.registry.schemas import (
 )
 from solidarity.web.deps import get_keys, get_session, require
 from solidarity.web.pages.common import field_errors, form_fields, is_htmx, locale_of, render
+from solidarity.web.pages.messages import translate, translate_errors
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,8 +49,8 @@ Approver = Annotated[Principal, Depends(require("change_request.approve"))]
 HouseholdId = Annotated[int, Path(ge=1)]
 Form = Annotated[dict[str, str], Depends(form_fields)]
 PAGE_SIZE = 20
-#: Kinds the page form offers; the others (split, merge, move...) go through the API.
-FORM_KINDS = ("update_fields", "add_member", "remove_member")
+#: Every kind of change request has a form.
+FORM_KINDS = CHANGE_KINDS
 #: Household fields an officer edits on the form (area changes need a move request).
 EDITABLE_HOUSEHOLD = tuple(f for f in HOUSEHOLD_FIELDS if f.name != "area_code")
 #: Fields asked for a new member.
@@ -50,6 +58,11 @@ NEW_MEMBER_FIELDS = tuple(
     f
     for f in PERSON_FIELDS
     if f.required or f.name in {"other_names", "marital_status", "education_level", "phone"}
+)
+#: Fields of a member an officer may correct (the relationship changes by change_head);
+#: none is required on that form, where a blank input means "keep".
+CORRECTION_FIELDS = tuple(
+    replace(f, required=False) for f in NEW_MEMBER_FIELDS if f.name != "relationship"
 )
 
 
@@ -152,7 +165,7 @@ def household_page(
     household_id: HouseholdId,
     as_of: str | None = None,
 ) -> HTMLResponse:
-    """A household with members, identifiers, dwelling, programmes and history."""
+    """A household: members, identifiers, dwelling, programmes, payments, grievances, history."""
     as_of = as_of or None
     household = _read_household(session, reader, keys, household_id, as_of)
     timeline = service.household_timeline(session, household_id, reader.area_paths)
@@ -166,6 +179,18 @@ def household_page(
         if reader.has("programs.read")
         else None
     )
+    payments = (
+        programmes.household_payments(session, household_id)
+        if reader.has("programs.read")
+        else None
+    )
+    # The grievances service applies the visibility rules (areas, sensitive categories,
+    # grievances about the reader); the page shows only what it returns.
+    grievances = (
+        redress.list_grievances(session, reader, household_id=household_id, limit=20)
+        if reader.has("grievances.read")
+        else None
+    )
     return render(
         request,
         "registry/household.html",
@@ -175,6 +200,8 @@ def household_page(
         history=_history(timeline.versions),
         requests=requests.items,
         enrolments=enrolments,
+        payments=payments,
+        grievances=grievances,
         as_of=as_of,
         today=date.today().isoformat(),
         can_write=reader.has("registry.write"),
@@ -215,23 +242,44 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-def _form_context(
-    household: HouseholdOut, kind: str, values: dict[str, str] | None = None
-) -> dict[str, Any]:
-    current = {
+def _household_values(household: HouseholdOut) -> dict[str, str]:
+    """The editable household fields of ``household`` as the form shows them."""
+    return {
         f"household.{f.name}": _form_value(getattr(household, f.name, None))
         for f in EDITABLE_HOUSEHOLD
     }
+
+
+def _move_areas(session: Session, principal: Principal, household: HouseholdOut) -> list[Any]:
+    """Areas of the caller's a household may move to (any but its own, as in the API)."""
+    return [a for a in _areas_in_scope(session, principal) if a.code != household.area_code]
+
+
+def _form_context(
+    session: Session,
+    principal: Principal,
+    household: HouseholdOut,
+    kind: str,
+    values: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         "household": household,
         "kind": kind,
         "kinds": FORM_KINDS,
         "household_fields": EDITABLE_HOUSEHOLD,
         "member_fields": NEW_MEMBER_FIELDS,
+        "correction_fields": CORRECTION_FIELDS,
         "lists": codelists(),
-        "values": {**current, **(values or {})},
+        "areas": _move_areas(session, principal, household),
+        # Only an update starts from the household's values; a split's new address starts blank.
+        "values": {
+            **(_household_values(household) if kind == "update_fields" else {}),
+            **(values or {}),
+        },
+        "base_version": household.version,
         "errors": {},
         "problem": None,
+        "conflict": None,
         "created": None,
     }
 
@@ -245,47 +293,167 @@ def change_request_form(
     household_id: HouseholdId,
     kind: str = "update_fields",
 ) -> HTMLResponse:
-    """The form to file a change request about a household."""
+    """The form to file a change request about a household, for each kind of change."""
     if kind not in FORM_KINDS:
         kind = "update_fields"
     household = _read_household(session, writer, keys, household_id, None)
-    context = _form_context(household, kind)
+    context = _form_context(session, writer, household, kind)
     template = "registry/_change_form.html" if is_htmx(request) else "registry/change.html"
     return render(request, template, writer, **context)
 
 
-def _payload(kind: str, form: dict[str, str], household: HouseholdOut) -> dict[str, Any]:
+def _text(form: dict[str, str], key: str) -> str | None:
+    return form.get(key, "").strip() or None
+
+
+def _number_or_text(form: dict[str, str], key: str) -> int | str | None:
+    """A whole number when the field holds one, else the text (the service names the error)."""
+    raw = _text(form, key)
+    return int(raw) if raw is not None and raw.isdigit() else raw
+
+
+def _payload(kind: str, form: dict[str, str], opened: dict[str, str]) -> dict[str, Any]:
+    """The API payload of the form of ``kind``, without ``base_version``.
+
+    ``opened`` holds the household fields as they were when the form was opened:
+    an update carries only the fields the officer changed from those, so that
+    re-applying it on a newer version never undoes somebody else's change.
+    """
     if kind == "update_fields":
         changed: dict[str, Any] = {}
         for spec in EDITABLE_HOUSEHOLD:
             key = f"household.{spec.name}"
-            if key not in form:
-                continue
-            raw = form[key].strip()
-            if raw != _form_value(getattr(household, spec.name, None)):
-                changed[spec.name] = raw or None
-        return {"household": changed, "base_version": household.version}
-    if kind == "add_member":
+            if key in form and form[key].strip() != opened.get(key, ""):
+                changed[spec.name] = form[key].strip() or None
+        payload: dict[str, Any] = {"household": changed} if changed else {}
         person = {
-            spec.name: form.get(f"person.{spec.name}", "").strip() or None
-            for spec in NEW_MEMBER_FIELDS
-            if form.get(f"person.{spec.name}", "").strip() or spec.required
+            spec.name: form[f"person.{spec.name}"].strip()
+            for spec in CORRECTION_FIELDS
+            if form.get(f"person.{spec.name}", "").strip()
         }
-        payload: dict[str, Any] = {"person": person, "base_version": household.version}
-        id_type = form.get("identifiers[0].id_type", "").strip()
-        id_value = form.get("identifiers[0].value", "").strip()
-        if id_type or id_value:
-            payload["identifiers"] = [{"id_type": id_type or None, "value": id_value or None}]
+        if person or _text(form, "person_id"):
+            payload["person_id"] = _number_or_text(form, "person_id")
+            payload["person"] = person
         return payload
-    payload = {
-        "person_id": _int(form.get("person_id")) or form.get("person_id") or None,
-        "removal_reason": form.get("removal_reason") or None,
-        "base_version": household.version,
-    }
-    new_head = _int(form.get("new_head_person_id"))
-    if new_head is not None:
-        payload["new_head_person_id"] = new_head
+    if kind == "add_member":
+        member = {
+            spec.name: _text(form, f"person.{spec.name}")
+            for spec in NEW_MEMBER_FIELDS
+            if _text(form, f"person.{spec.name}") or spec.required
+        }
+        payload = {"person": member}
+        id_type, id_value = (
+            _text(form, "identifiers[0].id_type"),
+            _text(form, "identifiers[0].value"),
+        )
+        if id_type or id_value:
+            payload["identifiers"] = [{"id_type": id_type, "value": id_value}]
+        return payload
+    if kind == "remove_member":
+        payload = {
+            "person_id": _number_or_text(form, "person_id"),
+            "removal_reason": _text(form, "removal_reason"),
+        }
+        if _text(form, "new_head_person_id"):
+            payload["new_head_person_id"] = _number_or_text(form, "new_head_person_id")
+        return payload
+    if kind == "change_head":
+        payload = {"person_id": _number_or_text(form, "person_id")}
+        if _text(form, "previous_head_relationship"):  # else the service's default
+            payload["previous_head_relationship"] = _text(form, "previous_head_relationship")
+        return payload
+    if kind == "move_household":
+        return {"area_code": _text(form, "area_code")}
+    if kind == "split_household":
+        leaving = sorted(
+            int(key.removeprefix("person_ids."))
+            for key, value in form.items()
+            if key.startswith("person_ids.") and key.removeprefix("person_ids.").isdigit() and value
+        )
+        payload = {"person_ids": leaving, "head_person_id": _number_or_text(form, "head_person_id")}
+        if _text(form, "remaining_head_person_id"):
+            payload["remaining_head_person_id"] = _number_or_text(form, "remaining_head_person_id")
+        if _text(form, "area_code"):
+            payload["area_code"] = _text(form, "area_code")
+        if _text(form, "household.address"):
+            payload["household"] = {"address": _text(form, "household.address")}
+        return payload
+    # merge_households
+    payload = {"absorbed_household_id": _number_or_text(form, "absorbed_household_id")}
+    if _text(form, "absorbed_head_relationship"):  # else the service's default
+        payload["absorbed_head_relationship"] = _text(form, "absorbed_head_relationship")
     return payload
+
+
+def _scope_errors(
+    session: Session, principal: Principal, kind: str, payload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The API's scope checks as field errors: a merged household and a new area are ours."""
+    errors: list[dict[str, Any]] = []
+    absorbed = payload.get("absorbed_household_id")
+    if kind == "merge_households" and isinstance(absorbed, int):
+        try:
+            service.require_household_in_scope(session, absorbed, principal.area_paths)
+        except NotFoundError:
+            errors.append(
+                {
+                    "field": "absorbed_household_id",
+                    "value": absorbed,
+                    "message": "no such household",
+                }
+            )
+    area = payload.get("area_code")
+    if kind in ("move_household", "split_household") and area:
+        try:
+            service.require_area_in_scope(session, area, principal.area_paths)
+        except SolidarityError:
+            errors.append({"field": "area_code", "value": area, "message": "unknown area code"})
+    return errors
+
+
+def _opened(
+    session: Session, principal: Principal, keys: KeyStore, household_id: int, base: int
+) -> HouseholdOut | None:
+    """The household as it was at version ``base`` (``None`` if history does not have it)."""
+    timeline = service.household_timeline(session, household_id, principal.area_paths)
+    version = next((v for v in timeline.versions if v.version == base), None)
+    if version is None or version.valid_to is None:
+        return None
+    before_end = version.valid_to - timedelta(microseconds=1)
+    household = service.get_household(session, household_id, before_end, principal.area_paths)
+    return Disclosure(principal, keys.pseudonym_key()).household(household)
+
+
+def _member_label(member: Any) -> str:
+    return f"#{member.id} {member.given_name} {member.family_name}"
+
+
+def _differences(opened: HouseholdOut, now: HouseholdOut) -> list[tuple[str, str, str]]:
+    """(what, value when opened, value now) for everything that changed between two versions."""
+    rows: list[tuple[str, str, str]] = []
+    for name in ("area_code", "status", *(f.name for f in EDITABLE_HOUSEHOLD)):
+        before, after = getattr(opened, name, None), getattr(now, name, None)
+        if before != after:
+            rows.append((name, _form_value(before), _form_value(after)))
+    then = {m.id: m for m in opened.members}
+    current = {m.id: m for m in now.members}
+    for person_id in sorted(then.keys() | current.keys()):
+        old, new = then.get(person_id), current.get(person_id)
+        if old is None or new is None:
+            rows.append(
+                ("members", _member_label(old) if old else "", _member_label(new) if new else "")
+            )
+            continue
+        for name in ("given_name", "family_name", "sex", "birth_date", "relationship"):
+            if getattr(old, name) != getattr(new, name):
+                rows.append(
+                    (
+                        f"#{person_id} {name}",
+                        _form_value(getattr(old, name)),
+                        _form_value(getattr(new, name)),
+                    )
+                )
+    return rows
 
 
 @router.post("/registry/households/{household_id}/change-requests", response_class=HTMLResponse)
@@ -297,31 +465,65 @@ def file_change_request(
     household_id: HouseholdId,
     form: Form,
 ) -> HTMLResponse:
-    """File the form's change request; errors come back beside their fields."""
+    """File the form's change request; errors come back beside their fields.
+
+    The form carries the household version it was opened on. When the household
+    changed since, nothing is filed: the page lists what changed (value when
+    opened, value now) and offers the same change again on the current version.
+    """
+    locale = locale_of(request)
     kind = form.get("kind", "update_fields")
-    if kind not in CHANGE_KINDS:
+    if kind not in FORM_KINDS:
         kind = "update_fields"
     household = _read_household(session, writer, keys, household_id, None)
-    context = _form_context(household, kind, form)
-    payload = _payload(kind, form, household)
-    if kind == "update_fields" and not payload["household"]:
-        context["problem"] = locale_of(request).gettext("Nothing was changed.")
+    base = _int(form.get("base_version")) or household.version
+    opened = household
+    if base != household.version:
+        opened = _opened(session, writer, keys, household_id, base) or household
+    opened_values = _household_values(opened)
+    payload = _payload(kind, form, opened_values)
+    # What the officer changed, kept on top of the current values when the form comes back.
+    edits = {k: v for k, v in form.items() if not k.startswith("household.")}
+    edits.update(
+        {f"household.{k}": _form_value(v) for k, v in payload.get("household", {}).items()}
+    )
+    context = _form_context(session, writer, household, kind, edits)
+    if kind == "update_fields" and not payload:
+        context["problem"] = locale.gettext("Nothing was changed.")
         return render(request, "registry/_change_form.html", writer, status_code=422, **context)
     try:
+        scope_errors = _scope_errors(session, writer, kind, payload)
+        if scope_errors:
+            raise ValidationFailed(
+                f"{kind} change to household {household_id} refused: {len(scope_errors)} error(s)",
+                scope_errors,
+            )
         created = changes.create_change_request(
             session,
             kind=kind,
             household_id=household_id,
-            payload=payload,
+            payload={**payload, "base_version": base},
             actor=writer.username,
             reason=form.get("reason") or None,
         )
+    except StaleVersionError:
+        context["conflict"] = {
+            "opened_version": base,
+            "current_version": household.version,
+            "rows": _differences(opened, household),
+            "overlap": sorted(
+                k.removeprefix("household.")
+                for k in payload.get("household", {})
+                if getattr(opened, k, None) != getattr(household, k, None)
+            ),
+        }
+        return render(request, "registry/_change_form.html", writer, status_code=409, **context)
     except ValidationFailed as exc:
-        context["errors"] = field_errors(exc.errors)
-        context["problem"] = exc.detail
+        context["errors"] = field_errors(translate_errors(exc.errors, locale))
+        context["problem"] = translate(exc.detail, locale)
         return render(request, "registry/_change_form.html", writer, status_code=422, **context)
     except SolidarityError as exc:
-        context["problem"] = exc.detail
+        context["problem"] = translate(exc.detail, locale)
         return render(
             request, "registry/_change_form.html", writer, status_code=exc.status_code, **context
         )
@@ -417,9 +619,10 @@ def _decide(
             changes.get_change_request(session, change_request_id, approver.area_paths)
         )
         context = _decision_context(approver, item)
-        context["problem"] = exc.detail
+        locale = locale_of(request)
+        context["problem"] = translate(exc.detail, locale)
         if isinstance(exc, ValidationFailed):
-            context["errors"] = field_errors(exc.errors)
+            context["errors"] = field_errors(translate_errors(exc.errors, locale))
         return render(
             request, "registry/_decision.html", approver, status_code=exc.status_code, **context
         )

@@ -150,3 +150,20 @@ STATUSES = (
     _("done"),
     _("overdue"),
 )
+
+#: Grievance categories and statuses, and payment statuses, shown on the household page.
+HOUSEHOLD_REDRESS = (
+    _("payment"),
+    _("exclusion"),
+    _("data_error"),
+    _("misconduct_fraud"),
+    _("sea"),
+    _("received"),
+    _("acknowledged"),
+    _("assigned"),
+    _("under_investigation"),
+    _("appealed"),
+    _("resolved"),
+    _("paid"),
+    _("unclaimed"),
+)
