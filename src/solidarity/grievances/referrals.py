@@ -310,8 +310,7 @@ def worklist(
     if programme_code is not None:
         from solidarity.programs import service as programmes
 
-        programme = programmes.get_programme(session, programme_code)
-        enrolled = ReferralRepository(session).enrolled_households(programme.id)
+        enrolled = programmes.active_beneficiaries(session, programme_code)
         households = households.join(enrolled, on="household_id", how="semi")
     households = households.with_columns(pl.lit(0, dtype=pl.Int64).alias(UNMET))
     receiving = ReferralRepository(session).receiving(None)

@@ -134,15 +134,6 @@ class GrievanceRepository:
             select(Grievance).where(or_(unacknowledged, unresolved)).order_by(Grievance.id)
         ).all()
 
-    def reissued(self, entitlement_id: int) -> bool:
-        """Whether a later entitlement re-issues ``entitlement_id``."""
-        from solidarity.programs.models import Entitlement
-
-        found = self.session.scalar(
-            select(Entitlement.id).where(Entitlement.reissue_of == entitlement_id).limit(1)
-        )
-        return found is not None
-
     def events(self, subject_type: str, subject_id: int) -> Sequence[RedressEvent]:
         """The steps of one record, oldest first."""
         return self.session.scalars(
@@ -324,18 +315,6 @@ class ReferralRepository:
             self.session.connection(),
             query.distinct(),
             {"household_id": pl.Int64, "service_code": pl.String},
-        )
-
-    def enrolled_households(self, programme_id: int) -> pl.DataFrame:
-        """``household_id`` of a programme's active enrolments."""
-        from solidarity.programs.models import Enrolment
-
-        return read_frame(
-            self.session.connection(),
-            select(Enrolment.household_id).where(
-                Enrolment.programme_id == programme_id, Enrolment.status == "active"
-            ),
-            {"household_id": pl.Int64},
         )
 
     def frame(self, scope: Scope) -> pl.DataFrame:

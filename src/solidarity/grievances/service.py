@@ -920,25 +920,17 @@ def reissue_payment(
         NotFoundError: No such entitlement of the grievance's household.
         ConflictError: The payment is not yet out, or it is already re-issued.
     """
-    from solidarity.errors import ConflictError
-    from solidarity.programs.models import Entitlement
+    from solidarity.programs import service as programmes
 
     grievance, category = _actionable(session, principal, grievance_id)
     household_id = _household_of(grievance)
-    entitlement = session.get(Entitlement, entitlement_id)
-    if entitlement is None or entitlement.household_id != household_id:
-        raise NotFoundError(f"entitlement {entitlement_id} of household {household_id} not found")
-    if entitlement.status in ("computed", "approved"):
-        raise ConflictError(
-            f"entitlement {entitlement_id} is {entitlement.status}: it has not been paid out yet"
-        )
-    if GrievanceRepository(session).reissued(entitlement_id):
-        raise ConflictError(f"entitlement {entitlement_id} was already re-issued")
-    previous = entitlement.status
-    entitlement.status = "failed"
-    entitlement.failure_reason = f"not received: grievance GRV-{grievance.id:06d}"
-    entitlement.updated_by = principal.username
-    session.flush()
+    reissue = programmes.reissue_in_later_cycle(
+        session,
+        entitlement_id,
+        household_id=household_id,
+        reason=f"not received: grievance GRV-{grievance.id:06d}",
+        actor=principal.username,
+    )
     return _action_done(
         session,
         principal,
@@ -946,9 +938,9 @@ def reissue_payment(
         category,
         "payment_reissue",
         {
-            "entitlement_id": entitlement_id,
-            "previous_status": previous,
-            "amount": entitlement.amount,
+            "entitlement_id": reissue.entitlement_id,
+            "previous_status": reissue.previous_status,
+            "amount": reissue.amount,
         },
     )
 
