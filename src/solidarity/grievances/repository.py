@@ -317,11 +317,30 @@ class ReferralRepository:
             {"household_id": pl.Int64, "service_code": pl.String},
         )
 
-    def frame(self, scope: Scope) -> pl.DataFrame:
-        """Referrals as a frame for the statistics."""
+    def frame(
+        self, scope: Scope, since: datetime | None = None, until: datetime | None = None
+    ) -> pl.DataFrame:
+        """Referrals (sent in ``[since, until)``) as a frame for the statistics."""
         r = Referral
-        query = select(r.id, r.sector, r.area_id, r.status, r.sent_at, r.served_at, r.accepted_at)
+        query = select(
+            r.id,
+            r.sector,
+            r.service_code,
+            r.area_id,
+            r.status,
+            r.sent_at,
+            r.served_at,
+            r.accepted_at,
+        )
         if scope is not None:
             query = query.where(in_scope(r.area_id, scope))
-        frame = read_frame(self.session.connection(), query)
+        if since is not None:
+            query = query.where(r.sent_at >= since)
+        if until is not None:
+            query = query.where(r.sent_at < until)
+        frame = read_frame(
+            self.session.connection(),
+            query,
+            {"id": pl.Int64, "sector": pl.String, "service_code": pl.String, "area_id": pl.Int64},
+        )
         return utc_times(frame, ["sent_at", "served_at", "accepted_at"])

@@ -1042,22 +1042,62 @@ def indicators(
     )
 
 
-def referral_statistics(session: Session, scope: Any) -> list[ReferralStatRow]:
-    """Referrals sent, accepted, declined, served and median days to service, by sector and area."""
-    frame = ReferralRepository(session).frame(scope)
-    if frame.height == 0:
-        return []
+def referral_records(
+    session: Session,
+    scope: Any,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
+    """One row per referral sent in ``[since, until)`` inside ``scope`` (area paths or national).
+
+    Columns: ``referral_id``, ``sector``, ``service_code``, ``area_code``, ``status``,
+    ``sent_on`` (date), ``accepted``, ``declined``, ``served`` (yes/no),
+    ``days_to_service`` (days from sending to service, null until served). This is
+    what other domains read (coherence diagnostics, monitoring indicators).
+    """
+    frame = ReferralRepository(session).frame(scope, since, until)
     areas = AreaLookup(session).frame().select("area_id", pl.col("code").alias("area_code"))
     days = (pl.col("served_at") - pl.col("sent_at")).dt.total_seconds() / 86400
-    grouped = (
+    return (
         frame.join(areas, on="area_id", how="left")
-        .group_by("sector", "area_code")
+        .select(
+            pl.col("id").cast(pl.Int64).alias("referral_id"),
+            pl.col("sector").cast(pl.String),
+            pl.col("service_code").cast(pl.String),
+            pl.col("area_code").cast(pl.String),
+            pl.col("status").cast(pl.String),
+            pl.col("sent_at").dt.date().alias("sent_on"),
+            pl.col("accepted_at").is_not_null().alias("accepted"),
+            (pl.col("status") == "declined").alias("declined"),
+            pl.col("served_at").is_not_null().alias("served"),
+            days.cast(pl.Float64).alias("days_to_service"),
+        )
+        .sort("referral_id")
+    )
+
+
+def referral_statistics(
+    session: Session,
+    scope: Any,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ReferralStatRow]:
+    """Referrals sent, accepted, declined, served and median days to service, by sector and area."""
+    return summarise_referrals(referral_records(session, scope, since, until))
+
+
+def summarise_referrals(records: pl.DataFrame) -> list[ReferralStatRow]:
+    """:func:`referral_records` grouped by sector and area."""
+    if records.height == 0:
+        return []
+    grouped = (
+        records.group_by("sector", "area_code")
         .agg(
             pl.len().alias("sent"),
-            pl.col("accepted_at").is_not_null().sum().alias("accepted"),
-            (pl.col("status") == "declined").sum().alias("declined"),
-            pl.col("served_at").is_not_null().sum().alias("served"),
-            days.median().alias("median_days"),
+            pl.col("accepted").sum().alias("accepted"),
+            pl.col("declined").sum().alias("declined"),
+            pl.col("served").sum().alias("served"),
+            pl.col("days_to_service").median().alias("median_days"),
         )
         .sort("sector", "area_code")
     )
