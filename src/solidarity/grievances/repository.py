@@ -107,6 +107,7 @@ class GrievanceRepository:
         assigned_to: str | None,
         limit: int | None,
         offset: int,
+        statuses: Sequence[str] | None = None,
     ) -> tuple[Sequence[Grievance], int]:
         """Grievances in ``scope`` the reader may see, newest first."""
         query: Select[Any] = select(Grievance).where(
@@ -118,6 +119,8 @@ class GrievanceRepository:
             query = query.where(Grievance.category_code.not_in(hidden_categories))
         if status:
             query = query.where(Grievance.status == status)
+        if statuses is not None:
+            query = query.where(Grievance.status.in_(list(statuses)))
         if assigned_to:
             query = query.where(Grievance.assigned_to == assigned_to)
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -285,9 +288,15 @@ class ReferralRepository:
         case_id: int | None,
         limit: int,
         offset: int,
+        to_agency: str | None = None,
+        not_to_agency: str | None = None,
     ) -> tuple[Sequence[Referral], int]:
         """Referrals the reader sees: to its agency, or sent within its areas."""
         query: Select[Any] = select(Referral)
+        if to_agency is not None:
+            query = query.where(Referral.to_agency == to_agency)
+        if not_to_agency is not None:
+            query = query.where(Referral.to_agency != not_to_agency)
         inside = in_scope(Referral.area_id, scope) if scope is not None else None
         if agency is not None:
             ours = or_(Referral.to_agency == agency, Referral.from_agency == agency)

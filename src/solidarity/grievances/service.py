@@ -12,7 +12,8 @@ holders of ``grievances.sensitive``; readers without ``pii.names`` never see the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -250,8 +251,9 @@ def list_grievances(
     assigned_to: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    statuses: Sequence[str] | None = None,
 ) -> GrievancePage:
-    """Grievances the reader may see, newest first."""
+    """Grievances the reader may see, newest first (``statuses``: only those)."""
     ensure_categories(session)
     repo = GrievanceRepository(session)
     categories = {c.code: c for c in repo.categories()}
@@ -269,6 +271,7 @@ def list_grievances(
             assigned_to=assigned_to,
             limit=size,
             offset=offset,
+            statuses=statuses,
         )
         items = [grievance_out(session, principal, g, categories[g.category_code]) for g in rows]
         return GrievancePage(items=items, total=total)
@@ -299,6 +302,86 @@ def _sensitive_covers_reading(principal: Principal) -> bool:
         return True
     reading = principal.area_paths
     return reading is not None and all(any(p.startswith(s) for s in sensitive) for p in reading)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A grievance of an inbox with its service-standard timer."""
+
+    grievance: GrievanceOut
+    due_for: str | None  # acknowledge | resolve | None (resolved or closed)
+    due: datetime | None
+    seconds_left: float | None  # negative once breached
+    breached: bool
+
+
+def timer(grievance: GrievanceOut, now: datetime) -> InboxItem:
+    """The next service-standard deadline of ``grievance`` and the time left to it."""
+    if grievance.status == "received":
+        due_for, due = "acknowledge", grievance.acknowledge_due
+    elif grievance.status in OPEN:
+        due_for, due = "resolve", grievance.resolve_due
+    else:
+        return InboxItem(grievance, None, None, None, False)
+    left = (aware(due) - now).total_seconds()
+    return InboxItem(grievance, due_for, due, left, left < 0)
+
+
+def inbox(
+    session: Session,
+    principal: Principal,
+    *,
+    mine: bool = False,
+    open_only: bool = True,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> list[InboxItem]:
+    """The reader's inbox: grievances it may see (``mine``: assigned to it), most urgent first.
+
+    Breached deadlines come first (longest overdue first), then the least time
+    left; resolved and closed grievances (when ``open_only`` is false) come last.
+    """
+    now = now or utcnow()
+    page = list_grievances(
+        session,
+        principal,
+        assigned_to=principal.username if mine else None,
+        statuses=OPEN if open_only else None,
+        limit=limit,
+    )
+    items = [timer(g, now) for g in page.items]
+    return sorted(
+        items,
+        key=lambda i: (i.seconds_left is None, i.seconds_left or 0.0, -i.grievance.id),
+    )
+
+
+def allowed_steps(status: str) -> list[str]:
+    """The workflow steps allowed from ``status``, in workflow order."""
+    return list(TRANSITIONS.get(status, {}))
+
+
+def assignable_users(session: Session, principal: Principal, grievance_id: int) -> list[str]:
+    """Accounts the grievance may be assigned to (the rules of :func:`assign`).
+
+    Raises:
+        NotFoundError: No such grievance, or the reader may not see it.
+    """
+    from solidarity.governance import service as governance
+
+    grievance, category = _visible(session, principal, grievance_id)
+    path = _path(session, grievance)
+    out = []
+    for user in governance.list_users(session, kind="person"):
+        if not user.active or user.username == grievance.subject_staff:
+            continue
+        other = governance.cli_principal(session, user.username)
+        if not other.has(MANAGE) or not other.scoped_to(MANAGE).covers_path(path):
+            continue
+        if category.sensitive and not _holds_sensitive(other, path):
+            continue
+        out.append(user.username)
+    return sorted(out)
 
 
 def events_of(session: Session, principal: Principal, grievance_id: int) -> list[EventOut]:
