@@ -56,12 +56,16 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Run at most one job, then exit"),
     poll: float = typer.Option(1.0, min=0.05, help="Seconds between polls when idle"),
 ) -> None:
-    """Run queued background jobs (imports...) until SIGTERM or Ctrl-C."""
+    """Run queued background jobs (imports...) and the scheduled ones until SIGTERM or Ctrl-C.
+
+    Scheduled: grievance escalation every SOLIDARITY_JOB_ESCALATION_MINUTES (60; 0: off).
+    """
     from solidarity.db.engine import get_engine
+    from solidarity.jobs.schedule import default_schedules
     from solidarity.jobs.worker import Worker
 
     _configure_logging()
-    runner = Worker(get_engine())
+    runner = Worker(get_engine(), schedules=default_schedules())
     if once:
         ran = runner.run_once()
         console.print("ran one job" if ran else "no job was queued")
@@ -240,8 +244,10 @@ def demo(
         f"{setup.areas:,} areas"
     )
 
+    from solidarity.jobs.schedule import default_schedules
+
     _configure_logging()
-    runner = Worker(engine)
+    runner = Worker(engine, schedules=default_schedules())
     thread = threading.Thread(
         target=runner.run_forever, kwargs={"handle_signals": False}, daemon=True
     )

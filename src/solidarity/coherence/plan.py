@@ -62,6 +62,7 @@ def metrics(ctx: diagnostics.Context) -> dict[str, float | None]:
     rules = diagnostics.rules_of(ctx)
     institutions = institutional_map(ctx.session, ctx.as_of)
     vulnerable = targeting.vulnerable_households
+    referrals = diagnostics.referrals_of(ctx)
     return {
         "coverage.system": system.get("coverage"),
         "exclusion_error.system": system.get("exclusion_error"),
@@ -84,6 +85,10 @@ def metrics(ctx: diagnostics.Context) -> dict[str, float | None]:
             + sum(1 for e in rules.exclusive_eligible if e["eligible_for_both"])
         ),
         "institutions.flags": float(len(institutions.flags)),
+        "referrals.sent": float(referrals.sent),
+        "referrals.acceptance_share": referrals.acceptance_share,
+        "referrals.served_share": referrals.served_share,
+        "referrals.median_days_to_service": referrals.median_days_to_service,
     }
 
 
@@ -133,7 +138,18 @@ def suggest(
             pick("inclusion_error.system"),
         ),
         "rules": (_band(figures["rules.problems"], (0, 1, 3), False), pick("rules.problems")),
-        "grievance": (1, {"note": "no grievance data recorded yet"}),
+        "grievance": (
+            (
+                _band(figures["referrals.served_share"], (0.7, 0.5, 0.3), True),
+                pick(
+                    "referrals.sent",
+                    "referrals.served_share",
+                    "referrals.median_days_to_service",
+                ),
+            )
+            if figures.get("referrals.sent")
+            else (1, {"note": "no referral between sectors recorded yet"})
+        ),
         "monitoring": (
             4 if indicators >= 8 else 3 if indicators >= 4 else 2 if indicators else 1,
             {"indicators": indicators},

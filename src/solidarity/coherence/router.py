@@ -36,6 +36,7 @@ from solidarity.coherence.schemas import (
     NoteIn,
     OverlapsOut,
     PolicyMapOut,
+    ReferralLinkageOut,
     RelationIn,
     RuleCoherenceOut,
     TargetIn,
@@ -114,6 +115,14 @@ def get_rule_coherence(
 ) -> RuleCoherenceOut:
     """Age bands, hand-over gaps, contradictions, eligibility for exclusive programmes."""
     return diagnostics.rules_of(ctx)
+
+
+@router.get("/referrals")
+def get_referral_linkage(
+    ctx: diagnostics.Context = Depends(scope), _p: Principal = Depends(require(READ))
+) -> ReferralLinkageOut:
+    """Cross-sectoral linkage: referrals sent, accepted, served, days to service."""
+    return diagnostics.referrals_of(ctx)
 
 
 @router.get("/consistency")

@@ -120,6 +120,20 @@ class ConsistencyOut(BaseModel):
     missing: Rows
 
 
+class ReferralLinkageOut(BaseModel):
+    """Cross-sectoral linkage: referrals between agencies and how far they got."""
+
+    scope: Scope
+    sent: int
+    accepted: int
+    declined: int
+    served: int
+    acceptance_share: float | None
+    served_share: float | None
+    median_days_to_service: float | None
+    by_sector_area: Rows
+
+
 class InstitutionalMapOut(BaseModel):
     """Agencies, functions, bodies, agreements, focal persons, and the flags on them."""
 

@@ -31,6 +31,7 @@ from solidarity.coherence.schemas import (
     JourneyOut,
     OverlapsOut,
     PolicyMapOut,
+    ReferralLinkageOut,
     Rows,
     RuleCoherenceOut,
     Scope,
@@ -263,6 +264,19 @@ class Context:
         ).join(self.population.households.select("household_id"), on="household_id", how="semi")
 
     @cached_property
+    def referrals(self) -> pl.DataFrame:
+        """Referrals sent up to the as-of date in scope, one row each (grievances service)."""
+        from datetime import UTC, datetime, time
+
+        from solidarity.coherence.population import area_scope
+        from solidarity.grievances import service as grievances
+
+        prefix = area_scope(repo.read_areas(self.session.connection()), self.area_code)
+        until = datetime.combine(self.as_of + timedelta(days=1), time(), tzinfo=UTC)
+        scope = [prefix] if prefix is not None else None
+        return grievances.referral_records(self.session, scope, until=until)
+
+    @cached_property
     def overlap(self) -> overlaps_mod.Overlaps:
         """Overlap figures of the memberships in scope."""
         return overlaps_mod.overlaps(
@@ -466,4 +480,27 @@ def rules_of(ctx: Context) -> RuleCoherenceOut:
         hand_overs=hand_overs,
         contradictions=contradictions,
         exclusive_eligible=exclusive,
+    )
+
+
+def referrals_of(ctx: Context) -> ReferralLinkageOut:
+    """Cross-sectoral linkage: referrals sent, accepted, served and days to service,
+    overall and by sector and area (the grievances service's referral statistics)."""
+    from solidarity.grievances import service as grievances
+
+    records = ctx.referrals
+    sent = records.height
+    accepted = int(records["accepted"].sum()) if sent else 0
+    served = int(records["served"].sum()) if sent else 0
+    median = records["days_to_service"].drop_nulls().median() if sent else None
+    return ReferralLinkageOut(
+        scope=ctx.scope(),
+        sent=sent,
+        accepted=accepted,
+        declined=int(records["declined"].sum()) if sent else 0,
+        served=served,
+        acceptance_share=round(accepted / sent, 4) if sent else None,
+        served_share=round(served / sent, 4) if sent else None,
+        median_days_to_service=round(float(median), 2) if median is not None else None,  # type: ignore[arg-type]
+        by_sector_area=[r.model_dump() for r in grievances.summarise_referrals(records)],
     )

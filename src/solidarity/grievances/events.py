@@ -60,19 +60,15 @@ def feed_journey(
     if programme_code is None or household_id is None:
         return False
     from solidarity.programs import service as programmes
-    from solidarity.programs.models import JourneyEvent
 
-    programme = programmes.get_programme(session, programme_code)
-    session.add(
-        JourneyEvent(
-            programme_id=programme.id,
-            household_id=household_id,
-            person_id=person_id,
-            event=event[:32],
-            event_date=on,
-            reason=reason,
-            created_by=actor,
-        )
+    programmes.record_journey_event(
+        session,
+        programme_code,
+        household_id,
+        event,
+        on,
+        person_id=person_id,
+        reason=reason,
+        actor=actor,
     )
-    session.flush()
     return True

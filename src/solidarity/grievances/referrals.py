@@ -310,8 +310,7 @@ def worklist(
     if programme_code is not None:
         from solidarity.programs import service as programmes
 
-        programme = programmes.get_programme(session, programme_code)
-        enrolled = ReferralRepository(session).enrolled_households(programme.id)
+        enrolled = programmes.active_beneficiaries(session, programme_code)
         households = households.join(enrolled, on="household_id", how="semi")
     households = households.with_columns(pl.lit(0, dtype=pl.Int64).alias(UNMET))
     receiving = ReferralRepository(session).receiving(None)
@@ -385,6 +384,27 @@ def get_referral(session: Session, principal: Principal, referral_id: int) -> Re
     return referral_out(_visible(session, principal, referral_id))
 
 
+def steps_for(session: Session, principal: Principal, referral_id: int) -> list[str]:
+    """The life-cycle steps ``principal`` may take now (its side, the current status).
+
+    ``counter`` is listed when the receiving agency may counter-refer.
+
+    Raises:
+        NotFoundError: No such referral, or the reader is neither side.
+    """
+    referral = _visible(session, principal, referral_id)
+    receiver = _receiver(session, principal, referral)
+    sender = _sender(session, principal, referral)
+    steps = [
+        step
+        for step in TRANSITIONS.get(referral.status, {})
+        if (step in RECEIVER_STEPS and receiver) or (step == "close" and sender)
+    ]
+    if receiver and referral.status in ("received", "accepted", "served", "declined"):
+        steps.append("counter")
+    return steps
+
+
 def list_referrals(
     session: Session,
     principal: Principal,
@@ -393,16 +413,26 @@ def list_referrals(
     case_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    direction: str | None = None,
 ) -> tuple[list[ReferralOut], int]:
-    """Referrals to the reader's agency, or sent within its areas (and by its agency)."""
+    """Referrals to the reader's agency, or sent within its areas (and by its agency).
+
+    ``direction``: ``received`` (only those to the reader's agency) or ``sent``
+    (only those to other agencies); both by default.
+    """
+    agency = principal.agency_code
     rows, total = ReferralRepository(session).search(
         principal.area_paths,
-        principal.agency_code,
+        agency,
         status=status,
         case_id=case_id,
         limit=min(limit, 500),
         offset=offset,
+        to_agency=agency if direction == "received" and agency else None,
+        not_to_agency=agency if direction == "sent" and agency else None,
     )
+    if direction == "received" and agency is None:
+        return [], 0
     today = date.today()
     return [referral_out(r, today) for r in rows], total
 
@@ -414,6 +444,25 @@ def events_of(session: Session, principal: Principal, referral_id: int) -> list[
     _visible(session, principal, referral_id)
     rows = GrievanceRepository(session).events("referral", referral_id)
     return [EventOut.model_validate(e) for e in rows]
+
+
+def sharing_terms(
+    session: Session, service_code: str, on: date | None = None
+) -> tuple[list[str], bool]:
+    """The person fields a referral to ``service_code`` may carry, and whether consent is needed.
+
+    Raises:
+        ValidationFailed: No such active service.
+    """
+    on = on or date.today()
+    service = _active_service(session, service_code)
+    try:
+        allowed = agreements.allowed_fields(
+            session, _agency_principal(service.agency_code), service.purpose, on
+        )
+    except PermissionDenied:
+        allowed = frozenset()
+    return sorted(allowed), _consent_required(session, service, on)
 
 
 def _served_area(session: Session, service: SocialService, area_code: str | None) -> bool:

@@ -108,6 +108,7 @@ class GrievanceRepository:
         limit: int | None,
         offset: int,
         household_id: int | None = None,
+        statuses: Sequence[str] | None = None,
     ) -> tuple[Sequence[Grievance], int]:
         """Grievances in ``scope`` the reader may see, newest first (of one household)."""
         query: Select[Any] = select(Grievance).where(
@@ -119,6 +120,8 @@ class GrievanceRepository:
             query = query.where(Grievance.category_code.not_in(hidden_categories))
         if status:
             query = query.where(Grievance.status == status)
+        if statuses is not None:
+            query = query.where(Grievance.status.in_(list(statuses)))
         if assigned_to:
             query = query.where(Grievance.assigned_to == assigned_to)
         if household_id is not None:
@@ -136,15 +139,6 @@ class GrievanceRepository:
         return self.session.scalars(
             select(Grievance).where(or_(unacknowledged, unresolved)).order_by(Grievance.id)
         ).all()
-
-    def reissued(self, entitlement_id: int) -> bool:
-        """Whether a later entitlement re-issues ``entitlement_id``."""
-        from solidarity.programs.models import Entitlement
-
-        found = self.session.scalar(
-            select(Entitlement.id).where(Entitlement.reissue_of == entitlement_id).limit(1)
-        )
-        return found is not None
 
     def events(self, subject_type: str, subject_id: int) -> Sequence[RedressEvent]:
         """The steps of one record, oldest first."""
@@ -297,9 +291,15 @@ class ReferralRepository:
         case_id: int | None,
         limit: int,
         offset: int,
+        to_agency: str | None = None,
+        not_to_agency: str | None = None,
     ) -> tuple[Sequence[Referral], int]:
         """Referrals the reader sees: to its agency, or sent within its areas."""
         query: Select[Any] = select(Referral)
+        if to_agency is not None:
+            query = query.where(Referral.to_agency == to_agency)
+        if not_to_agency is not None:
+            query = query.where(Referral.to_agency != not_to_agency)
         inside = in_scope(Referral.area_id, scope) if scope is not None else None
         if agency is not None:
             ours = or_(Referral.to_agency == agency, Referral.from_agency == agency)
@@ -329,23 +329,30 @@ class ReferralRepository:
             {"household_id": pl.Int64, "service_code": pl.String},
         )
 
-    def enrolled_households(self, programme_id: int) -> pl.DataFrame:
-        """``household_id`` of a programme's active enrolments."""
-        from solidarity.programs.models import Enrolment
-
-        return read_frame(
-            self.session.connection(),
-            select(Enrolment.household_id).where(
-                Enrolment.programme_id == programme_id, Enrolment.status == "active"
-            ),
-            {"household_id": pl.Int64},
-        )
-
-    def frame(self, scope: Scope) -> pl.DataFrame:
-        """Referrals as a frame for the statistics."""
+    def frame(
+        self, scope: Scope, since: datetime | None = None, until: datetime | None = None
+    ) -> pl.DataFrame:
+        """Referrals (sent in ``[since, until)``) as a frame for the statistics."""
         r = Referral
-        query = select(r.id, r.sector, r.area_id, r.status, r.sent_at, r.served_at, r.accepted_at)
+        query = select(
+            r.id,
+            r.sector,
+            r.service_code,
+            r.area_id,
+            r.status,
+            r.sent_at,
+            r.served_at,
+            r.accepted_at,
+        )
         if scope is not None:
             query = query.where(in_scope(r.area_id, scope))
-        frame = read_frame(self.session.connection(), query)
+        if since is not None:
+            query = query.where(r.sent_at >= since)
+        if until is not None:
+            query = query.where(r.sent_at < until)
+        frame = read_frame(
+            self.session.connection(),
+            query,
+            {"id": pl.Int64, "sector": pl.String, "service_code": pl.String, "area_id": pl.Int64},
+        )
         return utc_times(frame, ["sent_at", "served_at", "accepted_at"])

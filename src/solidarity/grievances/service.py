@@ -12,7 +12,8 @@ holders of ``grievances.sensitive``; readers without ``pii.names`` never see the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -251,8 +252,10 @@ def list_grievances(
     limit: int = 50,
     offset: int = 0,
     household_id: int | None = None,
+    statuses: Sequence[str] | None = None,
 ) -> GrievancePage:
-    """Grievances the reader may see, newest first (only ``household_id``'s when given)."""
+    """Grievances the reader may see, newest first (only ``household_id``'s when given;
+    ``statuses``: only those)."""
     ensure_categories(session)
     repo = GrievanceRepository(session)
     categories = {c.code: c for c in repo.categories()}
@@ -271,6 +274,7 @@ def list_grievances(
             limit=size,
             offset=offset,
             household_id=household_id,
+            statuses=statuses,
         )
         items = [grievance_out(session, principal, g, categories[g.category_code]) for g in rows]
         return GrievancePage(items=items, total=total)
@@ -302,6 +306,86 @@ def _sensitive_covers_reading(principal: Principal) -> bool:
         return True
     reading = principal.area_paths
     return reading is not None and all(any(p.startswith(s) for s in sensitive) for p in reading)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A grievance of an inbox with its service-standard timer."""
+
+    grievance: GrievanceOut
+    due_for: str | None  # acknowledge | resolve | None (resolved or closed)
+    due: datetime | None
+    seconds_left: float | None  # negative once breached
+    breached: bool
+
+
+def timer(grievance: GrievanceOut, now: datetime) -> InboxItem:
+    """The next service-standard deadline of ``grievance`` and the time left to it."""
+    if grievance.status == "received":
+        due_for, due = "acknowledge", grievance.acknowledge_due
+    elif grievance.status in OPEN:
+        due_for, due = "resolve", grievance.resolve_due
+    else:
+        return InboxItem(grievance, None, None, None, False)
+    left = (aware(due) - now).total_seconds()
+    return InboxItem(grievance, due_for, due, left, left < 0)
+
+
+def inbox(
+    session: Session,
+    principal: Principal,
+    *,
+    mine: bool = False,
+    open_only: bool = True,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> list[InboxItem]:
+    """The reader's inbox: grievances it may see (``mine``: assigned to it), most urgent first.
+
+    Breached deadlines come first (longest overdue first), then the least time
+    left; resolved and closed grievances (when ``open_only`` is false) come last.
+    """
+    now = now or utcnow()
+    page = list_grievances(
+        session,
+        principal,
+        assigned_to=principal.username if mine else None,
+        statuses=OPEN if open_only else None,
+        limit=limit,
+    )
+    items = [timer(g, now) for g in page.items]
+    return sorted(
+        items,
+        key=lambda i: (i.seconds_left is None, i.seconds_left or 0.0, -i.grievance.id),
+    )
+
+
+def allowed_steps(status: str) -> list[str]:
+    """The workflow steps allowed from ``status``, in workflow order."""
+    return list(TRANSITIONS.get(status, {}))
+
+
+def assignable_users(session: Session, principal: Principal, grievance_id: int) -> list[str]:
+    """Accounts the grievance may be assigned to (the rules of :func:`assign`).
+
+    Raises:
+        NotFoundError: No such grievance, or the reader may not see it.
+    """
+    from solidarity.governance import service as governance
+
+    grievance, category = _visible(session, principal, grievance_id)
+    path = _path(session, grievance)
+    out = []
+    for user in governance.list_users(session, kind="person"):
+        if not user.active or user.username == grievance.subject_staff:
+            continue
+        other = governance.cli_principal(session, user.username)
+        if not other.has(MANAGE) or not other.scoped_to(MANAGE).covers_path(path):
+            continue
+        if category.sensitive and not _holds_sensitive(other, path):
+            continue
+        out.append(user.username)
+    return sorted(out)
 
 
 def events_of(session: Session, principal: Principal, grievance_id: int) -> list[EventOut]:
@@ -923,25 +1007,17 @@ def reissue_payment(
         NotFoundError: No such entitlement of the grievance's household.
         ConflictError: The payment is not yet out, or it is already re-issued.
     """
-    from solidarity.errors import ConflictError
-    from solidarity.programs.models import Entitlement
+    from solidarity.programs import service as programmes
 
     grievance, category = _actionable(session, principal, grievance_id)
     household_id = _household_of(grievance)
-    entitlement = session.get(Entitlement, entitlement_id)
-    if entitlement is None or entitlement.household_id != household_id:
-        raise NotFoundError(f"entitlement {entitlement_id} of household {household_id} not found")
-    if entitlement.status in ("computed", "approved"):
-        raise ConflictError(
-            f"entitlement {entitlement_id} is {entitlement.status}: it has not been paid out yet"
-        )
-    if GrievanceRepository(session).reissued(entitlement_id):
-        raise ConflictError(f"entitlement {entitlement_id} was already re-issued")
-    previous = entitlement.status
-    entitlement.status = "failed"
-    entitlement.failure_reason = f"not received: grievance GRV-{grievance.id:06d}"
-    entitlement.updated_by = principal.username
-    session.flush()
+    reissue = programmes.reissue_in_later_cycle(
+        session,
+        entitlement_id,
+        household_id=household_id,
+        reason=f"not received: grievance GRV-{grievance.id:06d}",
+        actor=principal.username,
+    )
     return _action_done(
         session,
         principal,
@@ -949,9 +1025,9 @@ def reissue_payment(
         category,
         "payment_reissue",
         {
-            "entitlement_id": entitlement_id,
-            "previous_status": previous,
-            "amount": entitlement.amount,
+            "entitlement_id": reissue.entitlement_id,
+            "previous_status": reissue.previous_status,
+            "amount": reissue.amount,
         },
     )
 
@@ -1053,22 +1129,62 @@ def indicators(
     )
 
 
-def referral_statistics(session: Session, scope: Any) -> list[ReferralStatRow]:
-    """Referrals sent, accepted, declined, served and median days to service, by sector and area."""
-    frame = ReferralRepository(session).frame(scope)
-    if frame.height == 0:
-        return []
+def referral_records(
+    session: Session,
+    scope: Any,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
+    """One row per referral sent in ``[since, until)`` inside ``scope`` (area paths or national).
+
+    Columns: ``referral_id``, ``sector``, ``service_code``, ``area_code``, ``status``,
+    ``sent_on`` (date), ``accepted``, ``declined``, ``served`` (yes/no),
+    ``days_to_service`` (days from sending to service, null until served). This is
+    what other domains read (coherence diagnostics, monitoring indicators).
+    """
+    frame = ReferralRepository(session).frame(scope, since, until)
     areas = AreaLookup(session).frame().select("area_id", pl.col("code").alias("area_code"))
     days = (pl.col("served_at") - pl.col("sent_at")).dt.total_seconds() / 86400
-    grouped = (
+    return (
         frame.join(areas, on="area_id", how="left")
-        .group_by("sector", "area_code")
+        .select(
+            pl.col("id").cast(pl.Int64).alias("referral_id"),
+            pl.col("sector").cast(pl.String),
+            pl.col("service_code").cast(pl.String),
+            pl.col("area_code").cast(pl.String),
+            pl.col("status").cast(pl.String),
+            pl.col("sent_at").dt.date().alias("sent_on"),
+            pl.col("accepted_at").is_not_null().alias("accepted"),
+            (pl.col("status") == "declined").alias("declined"),
+            pl.col("served_at").is_not_null().alias("served"),
+            days.cast(pl.Float64).alias("days_to_service"),
+        )
+        .sort("referral_id")
+    )
+
+
+def referral_statistics(
+    session: Session,
+    scope: Any,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ReferralStatRow]:
+    """Referrals sent, accepted, declined, served and median days to service, by sector and area."""
+    return summarise_referrals(referral_records(session, scope, since, until))
+
+
+def summarise_referrals(records: pl.DataFrame) -> list[ReferralStatRow]:
+    """:func:`referral_records` grouped by sector and area."""
+    if records.height == 0:
+        return []
+    grouped = (
+        records.group_by("sector", "area_code")
         .agg(
             pl.len().alias("sent"),
-            pl.col("accepted_at").is_not_null().sum().alias("accepted"),
-            (pl.col("status") == "declined").sum().alias("declined"),
-            pl.col("served_at").is_not_null().sum().alias("served"),
-            days.median().alias("median_days"),
+            pl.col("accepted").sum().alias("accepted"),
+            pl.col("declined").sum().alias("declined"),
+            pl.col("served").sum().alias("served"),
+            pl.col("days_to_service").median().alias("median_days"),
         )
         .sort("sector", "area_code")
     )

@@ -15,8 +15,10 @@ REGISTRY_IMPORT = "registry.import"
 
 def register_all() -> None:
     """Register the handler of every job kind Solidarity knows."""
+    from solidarity.grievances.jobs import run_escalation
     from solidarity.interop.delivery import JOB_KIND as INTEROP_DELIVER
     from solidarity.interop.delivery import run_delivery_job
+    from solidarity.jobs.schedule import GRIEVANCE_ESCALATION
     from solidarity.linkage.job import run_dedupe
     from solidarity.programs import jobs as programs_jobs
     from solidarity.registry.imports_router import run_import
@@ -26,3 +28,4 @@ def register_all() -> None:
     register_handler(INTEROP_DELIVER, run_delivery_job)
     register_handler(programs_jobs.ENROL, programs_jobs.run_enrolment)
     register_handler(programs_jobs.ENTITLEMENTS, programs_jobs.run_entitlements)
+    register_handler(GRIEVANCE_ESCALATION, run_escalation)

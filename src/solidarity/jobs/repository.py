@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from solidarity.jobs.models import Job
@@ -155,3 +155,37 @@ class JobRepository:
             .execution_options(synchronize_session=False)
         )
         return list(requeued.scalars()), failed_ids
+
+    def lock_kind(self, kind: str) -> None:
+        """Serialise schedulers of ``kind`` until the transaction ends.
+
+        PostgreSQL: a transaction-level advisory lock keyed by the kind. SQLite lets
+        one writer in at a time: a write that changes nothing takes that lock now,
+        before anything is read, so the check that follows sees every commit.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"job:{kind}"}
+            )
+        else:
+            self.session.execute(
+                update(Job)
+                .where(Job.id < 0)
+                .values(kind=Job.kind)
+                .execution_options(synchronize_session=False)
+            )
+
+    def scheduled_since(self, kind: str, actor: str, start: datetime) -> bool:
+        """Whether ``actor`` created a job of ``kind`` at or after ``start``, or one is pending."""
+        found = self.session.scalar(
+            select(Job.id)
+            .where(
+                Job.kind == kind,
+                or_(
+                    and_(Job.created_by == actor, Job.created_at >= start),
+                    Job.status.in_(("queued", "running")),
+                ),
+            )
+            .limit(1)
+        )
+        return found is not None

@@ -120,8 +120,12 @@ def enqueue(
     *,
     actor: str = "system",
     max_attempts: int = 3,
+    created_at: datetime | None = None,
 ) -> Job:
-    """Queue a job of ``kind``; a worker picks it up once the caller commits."""
+    """Queue a job of ``kind``; a worker picks it up once the caller commits.
+
+    ``created_at`` defaults to now (a scheduler passes its own clock's time).
+    """
     job = Job(
         kind=kind,
         status="queued",
@@ -134,6 +138,9 @@ def enqueue(
         created_by=actor,
         updated_by=actor,
     )
+    if created_at is not None:
+        job.created_at = created_at
+        job.updated_at = created_at
     return JobRepository(session).add(job)
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from solidarity.db.base import utcnow
 from solidarity.db.engine import unit_of_work
 from solidarity.jobs.repository import JobRepository
+from solidarity.jobs.schedule import Schedule, enqueue_due
 from solidarity.jobs.service import Clock, JobCancelled, JobContext, handler_for
 from solidarity.observability.logs import REQUEST_ID
 
@@ -69,6 +70,8 @@ class Worker:
         clock: The time source (tests pass a controllable one).
         kinds: Only claim jobs of these kinds (default: every kind).
         heartbeat_interval: Seconds between heartbeats while a handler runs.
+        schedules: Periodic jobs this worker enqueues when their slot comes
+            (:func:`solidarity.jobs.schedule.default_schedules`; none by default).
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class Worker:
         clock: Clock = utcnow,
         kinds: Sequence[str] | None = None,
         heartbeat_interval: float | None = None,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         from solidarity.jobs.handlers import register_all
 
@@ -90,6 +94,7 @@ class Worker:
         self.clock = clock
         self.kinds = kinds
         self.heartbeat_interval = heartbeat_interval or max(self.stale_after / 4, 0.5)
+        self.schedules = tuple(schedules)
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -118,17 +123,32 @@ class Worker:
             logger.warning("job %s lost its worker and has no attempts left: failed", job_id)
         return requeued, failed
 
+    def enqueue_scheduled(self) -> list[int]:
+        """Enqueue the scheduled jobs whose slot has come (once, whatever the workers).
+
+        Returns:
+            The ids of the jobs this worker enqueued.
+        """
+        if not self.schedules:
+            return []
+        with unit_of_work(self.engine) as session:
+            enqueued = enqueue_due(session, self.schedules, self.clock())
+        for job_id in enqueued:
+            logger.info("scheduled job %s enqueued by %s", job_id, self.worker_id)
+        return enqueued
+
     def claim(self) -> int | None:
         """Claim the oldest queued job, committed at once; None when there is none."""
         with unit_of_work(self.engine) as session:
             return JobRepository(session).claim_next(self.worker_id, self.clock(), self.kinds)
 
     def run_once(self) -> bool:
-        """Recover stale jobs, then claim and run one job.
+        """Enqueue due scheduled jobs, recover stale jobs, then claim and run one job.
 
         Returns:
             True if a job was run, False if none was queued.
         """
+        self.enqueue_scheduled()
         self.recover_stale()
         job_id = self.claim()
         if job_id is None:

@@ -156,6 +156,41 @@ STANDARD: list[dict[str, Any]] = [
         "resolved, in the 12 months to the date.",
     },
     {
+        "code": "REFERRAL_ACCEPTANCE",
+        "name": "Referrals accepted by the receiving agency",
+        "unit_of_analysis": "referral",
+        "numerator": "accepted",
+        "denominator": "1",
+        "disaggregations": ["sector", "area"],
+        "results_level": "outputs",
+        "source_definition": "Referrals between sectors accepted by the receiving agency / "
+        "referrals sent, in the 12 months to the date.",
+    },
+    {
+        "code": "REFERRAL_SERVED",
+        "name": "Referrals that led to the service",
+        "unit_of_analysis": "referral",
+        "numerator": "served",
+        "denominator": "1",
+        "disaggregations": ["sector", "area"],
+        "results_level": "outcomes",
+        "source_definition": "Referrals between sectors the receiving agency marked served / "
+        "referrals sent, in the 12 months to the date (cross-sectoral linkage).",
+    },
+    {
+        "code": "REFERRAL_DAYS_TO_SERVICE",
+        "name": "Average days from referral to service",
+        "unit_of_analysis": "referral",
+        "filter": "served",
+        "numerator": "days_to_service",
+        "denominator": "1",
+        "unit": "days",
+        "disaggregations": ["sector"],
+        "results_level": "outputs",
+        "source_definition": "Mean days from sending a referral to its service, over referrals "
+        "sent in the 12 months to the date and served.",
+    },
+    {
         "code": "REGISTRY_FRESHNESS",
         "name": "Households updated in the last year",
         "unit_of_analysis": "household",

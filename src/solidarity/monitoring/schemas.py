@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Unit = Literal["household", "person", "payment", "journey", "grievance"]
+Unit = Literal["household", "person", "payment", "journey", "grievance", "referral"]
 ResultsLevel = Literal["inputs", "activities", "outputs", "outcomes", "impact"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -75,6 +75,16 @@ GRIEVANCE_FIELDS = {
     "resolution_days": _field("resolution_days", "number", "Days from receipt to resolution"),
     "within_standard": _field("within_standard", "boolean", "Resolved by the due date"),
 }
+REFERRAL_FIELDS = {
+    "sector": _field("sector", "string", "Sector of the service referred to"),
+    "service_code": _field("service_code", "string", "Service referred to"),
+    "status": _field("status", "string", "Referral status"),
+    "sent_on": _field("sent_on", "date", "Date sent"),
+    "accepted": _field("accepted", "boolean", "Accepted by the receiving agency"),
+    "declined": _field("declined", "boolean", "Declined by the receiving agency"),
+    "served": _field("served", "boolean", "Served by the receiving agency"),
+    "days_to_service": _field("days_to_service", "number", "Days from sending to service"),
+}
 
 #: A level deeper than any hierarchy: every record is grouped by its own area's code.
 LEAF = 99
@@ -113,6 +123,8 @@ def vocabulary_of(unit: str) -> tuple[Vocabulary, tuple[str, ...]]:
         return _flat(PAYMENT_FIELDS), ("programme",)
     if unit == "journey":
         return _flat(JOURNEY_FIELDS), ("programme", "area")
+    if unit == "referral":
+        return _flat(REFERRAL_FIELDS), ("sector", "area")
     return _flat(GRIEVANCE_FIELDS), ("category",)
 
 
@@ -224,6 +236,8 @@ def load_unit(
         hh, _ = households(())
         frame = frame.join(hh.select("household_id", "area"), on="household_id", how="inner")
         return Unit(unit, frame, None, vocabulary, groups)
+    if unit == "referral":
+        return Unit(unit, _referrals(session, as_of, scope), None, vocabulary, groups)
     frame_or_none = repo.grievances(conn, as_of - timedelta(days=365), as_of, scope)
     if frame_or_none is None:
         return Unit(
@@ -235,3 +249,19 @@ def load_unit(
             missing="grievance data is not available in this deployment",
         )
     return Unit(unit, frame_or_none, None, vocabulary, groups)
+
+
+def _referrals(session: Session, as_of: date, scope: Sequence[str] | None) -> pl.DataFrame:
+    """Referrals sent in the 12 months to ``as_of``, as the grievances service gives them."""
+    from solidarity.grievances import service as grievances
+
+    def start_of(day: date) -> datetime:
+        return datetime.combine(day, time(), tzinfo=UTC)
+
+    records = grievances.referral_records(
+        session,
+        scope,
+        since=start_of(as_of - timedelta(days=364)),
+        until=start_of(as_of + timedelta(days=1)),
+    )
+    return records.rename({"area_code": "area"})

@@ -305,6 +305,17 @@ class ProgrammeRepository:
             )
         ).first()
 
+    def entitlement(self, entitlement_id: int) -> Entitlement | None:
+        """One entitlement."""
+        return self.session.get(Entitlement, entitlement_id)
+
+    def reissued(self, entitlement_id: int) -> bool:
+        """Whether a later entitlement re-issues ``entitlement_id``."""
+        found = self.session.scalar(
+            select(Entitlement.id).where(Entitlement.reissue_of == entitlement_id).limit(1)
+        )
+        return found is not None
+
     def journey(self, programme_id: int, household_id: int) -> Sequence[JourneyEvent]:
         """The journey events of a household in a programme, in order."""
         return self.session.scalars(

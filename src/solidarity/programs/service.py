@@ -8,10 +8,12 @@ and :mod:`solidarity.programs.payments`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -23,7 +25,7 @@ from solidarity.errors import (
     StaleVersionError,
     ValidationFailed,
 )
-from solidarity.programs.models import Programme, ProgrammeRule
+from solidarity.programs.models import JourneyEvent, Programme, ProgrammeRule
 from solidarity.programs.repository import ProgrammeRepository
 from solidarity.programs.rules import validate_version
 from solidarity.programs.schemas import ProgrammeIn, ProgrammeUpdate, RuleVersionIn
@@ -293,3 +295,90 @@ def household_payments(session: Session, household_id: int) -> list[dict[str, An
                 }
             )
     return found
+
+
+def record_journey_event(
+    session: Session,
+    programme_code: str,
+    household_id: int,
+    event: str,
+    on: date,
+    *,
+    person_id: int | None = None,
+    reason: str | None = None,
+    actor: str,
+) -> JourneyEvent:
+    """Add a step to a household's journey through a programme.
+
+    Other domains (grievances, referrals) record their steps here, beside the
+    enrolment and payment steps; the coherence journey funnel ignores events that
+    are not its stages. ``event`` is cut to the column's 32 characters.
+
+    Raises:
+        NotFoundError: No programme has ``programme_code``.
+    """
+    programme = get_programme(session, programme_code)
+    row = JourneyEvent(
+        programme_id=programme.id,
+        household_id=household_id,
+        person_id=person_id,
+        event=event[:32],
+        event_date=on,
+        reason=reason,
+        created_by=actor,
+    )
+    return ProgrammeRepository(session).add(row)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class PaymentReissue:
+    """A payment marked for re-issue: the entitlement, what it was, its amount."""
+
+    entitlement_id: int
+    previous_status: str
+    amount: float
+
+
+def reissue_in_later_cycle(
+    session: Session, entitlement_id: int, *, household_id: int, reason: str, actor: str
+) -> PaymentReissue:
+    """Have a payment that did not reach the household re-issued in a later cycle.
+
+    The entitlement is marked ``failed`` with ``reason``; the programme's next cycle
+    re-issues failed entitlements (``reissue_of``) when it computes its own.
+
+    Returns:
+        The entitlement marked failed, with the status it had before.
+
+    Raises:
+        NotFoundError: No such entitlement of ``household_id``.
+        ConflictError: It has not been paid out yet (computed or approved), or a
+            later entitlement already re-issues it.
+    """
+    repo = ProgrammeRepository(session)
+    entitlement = repo.entitlement(entitlement_id)
+    if entitlement is None or entitlement.household_id != household_id:
+        raise NotFoundError(f"entitlement {entitlement_id} of household {household_id} not found")
+    if entitlement.status in ("computed", "approved"):
+        raise ConflictError(
+            f"entitlement {entitlement_id} is {entitlement.status}: it has not been paid out yet"
+        )
+    if repo.reissued(entitlement_id):
+        raise ConflictError(f"entitlement {entitlement_id} was already re-issued")
+    previous = entitlement.status
+    entitlement.status = "failed"
+    entitlement.failure_reason = reason
+    entitlement.updated_by = actor
+    session.flush()
+    return PaymentReissue(entitlement.id, previous, entitlement.amount)
+
+
+def active_beneficiaries(session: Session, code: str) -> pl.DataFrame:
+    """``household_id`` of every active enrolment of programme ``code``.
+
+    Raises:
+        NotFoundError: No programme has ``code``.
+    """
+    programme = get_programme(session, code)
+    frame = ProgrammeRepository(session).enrolment_frame(programme.id, "active")
+    return frame.select(pl.col("household_id").cast(pl.Int64))

@@ -3,8 +3,9 @@
 One module per area: ``account`` (sign-in, sign-out, language, account),
 ``registry`` (search, households, change requests), ``imports`` (the import
 wizard), ``programmes`` (rules, preview, explain, cycles), ``linkage`` (the
-duplicate review queue) and ``coherence`` (the diagnostics dashboard). See
-docs/web.md.
+duplicate review queue), ``coherence`` (the diagnostics dashboard), ``grievances``
+(intake, inbox, workflow), ``cases`` (caseload, case) and ``referrals`` (worklist,
+sending, the receiving agency's view). See docs/web.md.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ from fastapi import Depends, FastAPI
 
 def install_pages(app: FastAPI) -> None:
     """Add the page routers, the open sign-in routes and the page error handling to ``app``."""
-    from solidarity.web.pages import account, coherence, imports, linkage, programmes, registry
+    from solidarity.web.pages import (
+        account,
+        cases,
+        coherence,
+        grievances,
+        imports,
+        linkage,
+        programmes,
+        referrals,
+        registry,
+    )
     from solidarity.web.pages.common import remember_csrf
     from solidarity.web.pages.errors import PageErrors
 
     for module in (account, registry, imports, programmes, linkage, coherence):
+        app.include_router(module.router, dependencies=[Depends(remember_csrf)])
+    for module in (grievances, cases, referrals):
         app.include_router(module.router, dependencies=[Depends(remember_csrf)])
     app.router.routes.extend(account.PUBLIC_PAGE_ROUTES)
     app.add_middleware(PageErrors)

@@ -79,6 +79,9 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("/programmes", _("Programmes"), "programs.read"),
     NavItem("/linkage/review", _("Duplicates"), "linkage.review"),
     NavItem("/coherence", _("Coherence"), COHERENCE_READ),
+    NavItem("/grievances", _("Grievances"), "grievances.read"),
+    NavItem("/cases", _("Cases"), "cases.manage"),
+    NavItem("/referrals", _("Referrals"), "referrals.manage"),
     NavItem("/account", _("Account"), "authenticated"),
 )
 
