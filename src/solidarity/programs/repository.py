@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import (
     Connection,
+    Select,
     bindparam,
     delete,
     func,
@@ -210,6 +211,10 @@ class ProgrammeRepository:
             .order_by(Entitlement.id),
             {"amount": pl.Float64, "paid_amount": pl.Float64, "reissue_of": pl.Int64},
         )
+
+    def cycle_households(self, cycle_id: int) -> Select[Any]:
+        """A sub-select of the households with an entitlement in the cycle."""
+        return select(Entitlement.household_id).where(Entitlement.cycle_id == cycle_id)
 
     def entitlements_by_reference(self, programme_id: int, references: list[str]) -> pl.DataFrame:
         """Entitlements of a programme with the given payment references."""

@@ -13,7 +13,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Boolean, Connection, Date, Float, Integer, SmallInteger, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    Float,
+    Integer,
+    Select,
+    SmallInteger,
+    or_,
+    select,
+    union_all,
+)
 
 from solidarity.analytics.frames import read_frame
 from solidarity.registry.models import Household, HouseholdHistory, Person, PersonHistory
@@ -128,3 +139,31 @@ def read_state(
     households = _booleans(_dates(households, ["registration_date"]), HOUSEHOLD_BOOLEANS)
     persons = _booleans(_dates(persons, ["birth_date"]), PERSON_BOOLEANS)
     return households.sort("household_id"), persons
+
+
+def read_heads(
+    conn: Connection, person_columns: Sequence[str], households: Select[Any]
+) -> pl.DataFrame:
+    """The current active head of each of ``households`` (a one-column sub-select).
+
+    Payrolls and notices need one payee per household, for a subset of the
+    registry: the selection is done by the database, so only those heads are read.
+
+    Returns:
+        ``household_id``, ``person_id`` and the columns; the first head (lowest
+        person id) when a household has several.
+    """
+    query = (
+        select(
+            Person.household_id,
+            Person.id.label("person_id"),
+            *[getattr(Person, c) for c in person_columns],
+        )
+        .where(
+            Person.relationship == "head",
+            or_(Person.status.is_(None), Person.status == "active"),
+            Person.household_id.in_(households),
+        )
+    )
+    heads = _typed_nulls(read_frame(conn, query), Person).sort("household_id", "person_id")
+    return heads.unique("household_id", keep="first", maintain_order=True)
