@@ -125,9 +125,7 @@ def _amount_text(cents: pl.Expr) -> pl.Expr:
 
 def _transactions(frame: pl.DataFrame, currency: str, remittance: str) -> pl.Series:
     """One line of XML per transaction, rendered column-wise."""
-    scheme = (
-        pl.col("scheme") if "scheme" in frame.columns else pl.lit(None, dtype=pl.String)
-    )
+    scheme = pl.col("scheme") if "scheme" in frame.columns else pl.lit(None, dtype=pl.String)
     reference = _escaped(pl.col("payment_reference"), 35, "NOTPROVIDED")
     return frame.select(
         pl.concat_str(

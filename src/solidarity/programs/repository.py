@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from solidarity.analytics.frames import read_frame
+from solidarity.analytics.frames import read_frame, read_raw_frame
 from solidarity.db.base import utcnow
 from solidarity.programs.models import (
     ComplianceRecord,
@@ -123,7 +123,7 @@ class ProgrammeRepository:
         ).where(Enrolment.programme_id == programme_id)
         if status is not None:
             query = query.where(Enrolment.status == status)
-        return read_frame(
+        return read_raw_frame(
             self.session.connection(),
             query,
             {"benefit_amount": pl.Float64, "priority": pl.Float64, "waitlist_rank": pl.Int64},
@@ -195,7 +195,7 @@ class ProgrammeRepository:
 
     def entitlement_frame(self, cycle_id: int) -> pl.DataFrame:
         """A cycle's entitlements as a frame."""
-        return read_frame(
+        return read_raw_frame(
             self.session.connection(),
             select(
                 Entitlement.id.label("entitlement_id"),

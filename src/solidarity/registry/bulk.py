@@ -26,7 +26,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from solidarity.analytics.frames import read_frame
+from solidarity.analytics.frames import read_raw_frame
 from solidarity.registry.models import Household, HouseholdHistory, Person, PersonHistory
 from solidarity.registry.repository import in_scope
 
@@ -66,6 +66,20 @@ def _typed_nulls(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
                 dtype == pl.Null or frame[name].null_count() == frame.height
             ):
                 casts.append(pl.col(name).cast(pl.Null).cast(target))
+    return frame.with_columns(casts) if casts else frame
+
+
+def _driver_types(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
+    """Type the values a driver returns raw: dates as text and booleans as 0/1 (SQLite)."""
+    casts = []
+    for name, dtype in frame.schema.items():
+        column = model.__table__.columns.get(name)
+        if column is None:
+            continue
+        if isinstance(column.type, Date) and dtype == pl.String:
+            casts.append(pl.col(name).str.slice(0, 10).str.to_date())
+        elif isinstance(column.type, Boolean) and dtype.is_integer():
+            casts.append(pl.col(name).cast(pl.Boolean))
     return frame.with_columns(casts) if casts else frame
 
 
@@ -133,9 +147,9 @@ def read_state(
         hq = select(hsub).where(in_scope(hsub.c.area_id, scope_paths))
         sub = pq.subquery()
         pq = select(sub).where(in_scope(sub.c.area_id, scope_paths))
-    households = _typed_nulls(read_frame(conn, hq), Household)
+    households = _driver_types(_typed_nulls(read_raw_frame(conn, hq), Household), Household)
     households = households.filter(pl.col("status") == "active").drop("status")
-    persons = _typed_nulls(read_frame(conn, pq), Person)
+    persons = _driver_types(_typed_nulls(read_raw_frame(conn, pq), Person), Person)
     households = _booleans(_dates(households, ["registration_date"]), HOUSEHOLD_BOOLEANS)
     persons = _booleans(_dates(persons, ["birth_date"]), PERSON_BOOLEANS)
     return households.sort("household_id"), persons
@@ -153,17 +167,15 @@ def read_heads(
         ``household_id``, ``person_id`` and the columns; the first head (lowest
         person id) when a household has several.
     """
-    query = (
-        select(
-            Person.household_id,
-            Person.id.label("person_id"),
-            *[getattr(Person, c) for c in person_columns],
-        )
-        .where(
-            Person.relationship == "head",
-            or_(Person.status.is_(None), Person.status == "active"),
-            Person.household_id.in_(households),
-        )
+    query = select(
+        Person.household_id,
+        Person.id.label("person_id"),
+        *[getattr(Person, c) for c in person_columns],
+    ).where(
+        Person.relationship == "head",
+        or_(Person.status.is_(None), Person.status == "active"),
+        Person.household_id.in_(households),
     )
-    heads = _typed_nulls(read_frame(conn, query), Person).sort("household_id", "person_id")
+    heads = _driver_types(_typed_nulls(read_raw_frame(conn, query), Person), Person)
+    heads = heads.sort("household_id", "person_id")
     return heads.unique("household_id", keep="first", maintain_order=True)
