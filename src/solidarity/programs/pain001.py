@@ -53,20 +53,30 @@ def schema() -> Any:
     return etree.XMLSchema(etree.parse(str(XSD)))
 
 
-def _failure(exc: Any, first_row: int = 0, offset: int = 0) -> ValidationFailed:
-    """The parser's errors as a typed failure; with ``offset``, lines become frame rows."""
-    schema_errors = any(e.domain == etree.ErrorDomains.SCHEMASV for e in exc.error_log)
+def _check(document: bytes, first_row: int = 0, offset: int = 0) -> None:
+    """Parse then validate ``document``; with ``offset``, error lines become frame rows.
+
+    Raises:
+        ValidationFailed: Not well-formed or not valid; each error names its line
+            (or, for a slice, the row of the transaction).
+    """
+    try:
+        tree = etree.fromstring(document, etree.XMLParser(huge_tree=True))
+    except etree.XMLSyntaxError as exc:
+        errors = [{"row": e.line, "message": e.message} for e in exc.error_log][:100]
+        raise ValidationFailed(f"not well-formed XML: {exc}", errors) from exc
+    xsd = schema()
+    if xsd.validate(tree):
+        return
     errors = [
         {
             # One transaction per line: past the envelope, a line is a frame row.
             "row": first_row + e.line - offset if offset and e.line > offset else e.line,
             "message": e.message,
         }
-        for e in exc.error_log
+        for e in xsd.error_log
     ][:100]
-    if schema_errors:
-        return ValidationFailed("the pain.001 document is not valid against its schema", errors)
-    return ValidationFailed(f"not well-formed XML: {exc}", errors)
+    raise ValidationFailed("the pain.001 document is not valid against its schema", errors)
 
 
 def validate(document: bytes) -> None:
@@ -75,11 +85,7 @@ def validate(document: bytes) -> None:
     Raises:
         ValidationFailed: Not well-formed or not valid; each error names its line.
     """
-    parser = etree.XMLParser(schema=schema(), huge_tree=True)
-    try:
-        etree.fromstring(document, parser)
-    except etree.XMLSyntaxError as exc:
-        raise _failure(exc) from exc
+    _check(document)
 
 
 def _text(parent: Any, tag: str, value: str, **attributes: str) -> Any:
@@ -250,11 +256,7 @@ def _check_slice(head: bytes, part: bytes, tail: bytes, first_row: int) -> None:
     its envelope with each slice of its transactions is: validating slice by
     slice checks every byte written while holding one slice's tree at a time.
     """
-    parser = etree.XMLParser(schema=schema(), huge_tree=True)
-    try:
-        etree.fromstring(head + part + tail, parser)
-    except etree.XMLSyntaxError as exc:
-        raise _failure(exc, first_row, head.count(b"\n")) from exc
+    _check(head + part + tail, first_row, head.count(b"\n"))
 
 
 def write(
