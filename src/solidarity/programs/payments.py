@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,8 @@ def generate_payroll(
         frame,
         f"{programme.name} {cycle.period}",
     )
+    # Renamed into place once complete: a crash never leaves a truncated file.
+    partial_csv = csv_path.with_name(f".{csv_path.name}.partial")
     frame.select(
         "payment_reference",
         "household_id",
@@ -265,7 +268,8 @@ def generate_payroll(
         pl.col("amount").round(2),
         pl.lit(programme.currency).alias("currency"),
         pl.lit(cycle.period).alias("period"),
-    ).write_csv(csv_path)
+    ).write_csv(partial_csv)
+    os.replace(partial_csv, csv_path)
     if cycle.status == "approved":
         cycle.status = "payroll_generated"
         cycle.payroll_generated_at = utcnow()
