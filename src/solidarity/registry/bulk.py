@@ -21,12 +21,13 @@ from sqlalchemy import (
     Integer,
     Select,
     SmallInteger,
+    String,
     or_,
     select,
     union_all,
 )
 
-from solidarity.analytics.frames import read_raw_frame
+from solidarity.analytics.frames import read_frame, read_raw_frame
 from solidarity.registry.models import Household, HouseholdHistory, Person, PersonHistory
 from solidarity.registry.repository import in_scope
 
@@ -81,6 +82,21 @@ def _driver_types(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
         elif isinstance(column.type, Boolean) and dtype.is_integer():
             casts.append(pl.col(name).cast(pl.Boolean))
     return frame.with_columns(casts) if casts else frame
+
+
+_PLAIN = (Integer, SmallInteger, Float, Boolean, Date, String)
+
+
+def _read(conn: Connection, query: Any, model: Any, columns: Sequence[str]) -> pl.DataFrame:
+    """Read ``query``; scalar columns straight from the driver, typed here.
+
+    Columns the driver cannot give as plain values (JSON, timestamps) go through
+    SQLAlchemy's result processing instead, which is several times slower.
+    """
+    table = model.__table__.columns
+    if all(isinstance(table[c].type, _PLAIN) for c in columns if c in table):
+        return _driver_types(_typed_nulls(read_raw_frame(conn, query), model), model)
+    return _typed_nulls(read_frame(conn, query), model)
 
 
 def _dates(frame: pl.DataFrame, names: Iterable[str]) -> pl.DataFrame:
@@ -147,9 +163,9 @@ def read_state(
         hq = select(hsub).where(in_scope(hsub.c.area_id, scope_paths))
         sub = pq.subquery()
         pq = select(sub).where(in_scope(sub.c.area_id, scope_paths))
-    households = _driver_types(_typed_nulls(read_raw_frame(conn, hq), Household), Household)
+    households = _read(conn, hq, Household, hh_cols)
     households = households.filter(pl.col("status") == "active").drop("status")
-    persons = _driver_types(_typed_nulls(read_raw_frame(conn, pq), Person), Person)
+    persons = _read(conn, pq, Person, p_cols)
     households = _booleans(_dates(households, ["registration_date"]), HOUSEHOLD_BOOLEANS)
     persons = _booleans(_dates(persons, ["birth_date"]), PERSON_BOOLEANS)
     return households.sort("household_id"), persons
@@ -176,6 +192,6 @@ def read_heads(
         or_(Person.status.is_(None), Person.status == "active"),
         Person.household_id.in_(households),
     )
-    heads = _driver_types(_typed_nulls(read_raw_frame(conn, query), Person), Person)
+    heads = _read(conn, query, Person, person_columns)
     heads = heads.sort("household_id", "person_id")
     return heads.unique("household_id", keep="first", maintain_order=True)
