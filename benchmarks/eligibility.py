@@ -9,7 +9,8 @@ compute reported separately); (d) end-to-end preview from SQLite and PostgreSQL
 against merely reading the needed columns, bulk enrolment against a raw bulk insert
 of the same rows, and entitlements + payroll against a raw bulk insert.
 
-    python benchmarks/eligibility.py --households 1000000 --db-households 100000
+    python benchmarks/eligibility.py --households 1000000 --db-households 1000000 \
+        --payroll-programme [--databases sqlite,postgresql] [--repeat 5]
 """
 
 from __future__ import annotations
