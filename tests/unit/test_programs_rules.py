@@ -129,3 +129,98 @@ def test_a_broken_pain001_document_fails_validation() -> None:
     with pytest.raises(ValidationFailed) as caught:
         pain001.validate(broken)
     assert caught.value.errors
+
+
+def _payroll(n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "payment_reference": [f"CG-2025-07-{i}" for i in range(1, n + 1)],
+            "amount": [10.0 + i / 4 for i in range(n)],
+            "beneficiary_name": [f"Person {i}" for i in range(n)],
+            "account": [f"+2217000{i:05d}" for i in range(n)],
+            "scheme": "MOBILE",
+        }
+    )
+
+
+def _write(frame: pl.DataFrame, path: object) -> str:
+    return pain001.write(
+        path,  # type: ignore[arg-type]
+        "CG-2025-07",
+        datetime(2025, 7, 1, 9, 0, tzinfo=UTC),
+        date(2025, 7, 5),
+        pain001.Debtor("Ministry of Social Affairs", "CG"),
+        "XOF",
+        frame,
+        "Child grant 2025-07",
+    )
+
+
+def test_pain001_written_in_slices_is_the_whole_document(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pain001, "SLICE_ROWS", 2)
+    frame = _payroll(5)
+    path = tmp_path / "payroll.xml"  # type: ignore[operator]
+    sha = _write(frame, path)
+    document = path.read_bytes()
+    assert document == pain001.build(
+        "CG-2025-07",
+        datetime(2025, 7, 1, 9, 0, tzinfo=UTC),
+        date(2025, 7, 5),
+        pain001.Debtor("Ministry of Social Affairs", "CG"),
+        "XOF",
+        frame,
+        "Child grant 2025-07",
+    )
+    import hashlib
+
+    assert sha == hashlib.sha256(document).hexdigest()
+    pain001.validate(document)
+    # CtrlSum is the sum of the amounts as written (10.00 + 10.25 + ... + 11.00).
+    assert b"<CtrlSum>52.50</CtrlSum>" in document
+    assert document.count(b"<CdtTrfTxInf>") == 5
+    assert b'<InstdAmt Ccy="XOF">10.75</InstdAmt>' in document
+
+
+def test_an_invalid_transaction_names_its_row_and_leaves_no_file(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pain001, "SLICE_ROWS", 2)
+    frame = _payroll(5).with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(-5.0).otherwise(pl.col("amount")).alias("amount")
+    )
+    path = tmp_path / "payroll.xml"  # type: ignore[operator]
+    with pytest.raises(ValidationFailed) as caught:
+        _write(frame, path)
+    assert caught.value.errors[0]["row"] == 4  # the fourth transaction
+    assert "minInclusive" in caught.value.errors[0]["message"]
+    assert list(tmp_path.iterdir()) == []  # type: ignore[attr-defined]
+
+
+def test_pain001_escapes_and_cuts_names_to_the_schema(tmp_path: object) -> None:
+    from lxml import etree
+
+    frame = _payroll(2).with_columns(
+        pl.Series("beneficiary_name", ["Ba & <Fils>\x07", "x" * 200]),
+        pl.Series("account", ["", None]),
+    )
+    path = tmp_path / "payroll.xml"  # type: ignore[operator]
+    _write(frame, path)
+    ns = {"p": pain001.NAMESPACE}
+    tree = etree.parse(str(path))
+    names = [e.text for e in tree.findall(".//p:Cdtr/p:Nm", ns)]
+    accounts = [e.text for e in tree.findall(".//p:CdtrAcct/p:Id/p:Othr/p:Id", ns)]
+    assert names == ["Ba & <Fils>", "x" * 140]
+    assert accounts == ["NOTPROVIDED", "NOTPROVIDED"]
+
+
+def test_the_schema_is_the_full_iso_message_not_a_subset() -> None:
+    # Payment type information is optional in pain.001.001.09 and never emitted by
+    # Solidarity: only the official schema knows it.
+    document = _document().replace(
+        b"<ReqdExctnDt>",
+        b"<PmtTpInf><InstrPrty>NORM</InstrPrty></PmtTpInf>\n      <ReqdExctnDt>",
+        1,
+    )
+    pain001.validate(document)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from solidarity.programs.models import (
 )
 from solidarity.programs.repository import ProgrammeRepository, insert_frame
 from solidarity.programs.schemas import PayrollOut
-from solidarity.registry.bulk import read_state
+from solidarity.registry.bulk import read_heads
 
 PAYMENT_STATUSES = ("paid", "failed", "unclaimed")
 RECONCILIATION_COLUMNS = ("payment_reference", "status", "amount", "date", "reason")
@@ -186,29 +187,24 @@ def approve_cycle(session: Session, cycle: PaymentCycle, actor: str) -> PaymentC
     return cycle
 
 
-def _payees(session: Session, household_ids: list[int]) -> pl.DataFrame:
-    _, persons = read_state(
-        session.connection(), [], ["relationship", "given_name", "family_name", "phone"], None
-    )
-    heads = (
-        persons.filter(
-            (pl.col("relationship") == "head")
-            & (pl.col("status").is_null() | (pl.col("status") == "active"))
-        )
-        .unique("household_id", keep="first")
-        .select(
-            "household_id",
-            pl.concat_str(["given_name", "family_name"], separator=" ").alias("beneficiary_name"),
-            "phone",
-        )
-    )
-    return heads.filter(pl.col("household_id").is_in(household_ids))
-
-
 def payroll_frame(session: Session, cycle: PaymentCycle) -> pl.DataFrame:
-    """The approved entitlements of a cycle with the payee (head) and account."""
-    entitlements = ProgrammeRepository(session).entitlement_frame(cycle.id)
-    payees = _payees(session, entitlements["household_id"].to_list())
+    """The entitlements of a cycle with the payee (head) and account.
+
+    Only the heads of the cycle's households are read (one query, the cycle's
+    households as a sub-select), not the whole registry.
+    """
+    repo = ProgrammeRepository(session)
+    entitlements = repo.entitlement_frame(cycle.id)
+    heads = read_heads(
+        session.connection(),
+        ["given_name", "family_name", "phone"],
+        repo.cycle_households(cycle.id),
+    )
+    payees = heads.select(
+        "household_id",
+        pl.concat_str(["given_name", "family_name"], separator=" ").alias("beneficiary_name"),
+        "phone",
+    )
     return (
         entitlements.join(payees, on="household_id", how="left", maintain_order="left")
         .with_columns(
@@ -245,7 +241,14 @@ def generate_payroll(
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
     message_id = f"{programme.code[:20]}-{cycle.period}"[:35]
-    document = pain001.build(
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"payroll_{programme.code}_{cycle.period}"
+    csv_path = out_dir / f"{stem}.csv"
+    xml_path = out_dir / f"{stem}.xml"
+    # The XML first: it is validated as it is written, and a failure (a bug)
+    # leaves neither file behind.
+    sha256 = pain001.write(
+        xml_path,
         message_id,
         created.astimezone(UTC),
         cycle.window_start,
@@ -254,11 +257,8 @@ def generate_payroll(
         frame,
         f"{programme.name} {cycle.period}",
     )
-    pain001.validate(document)  # a failure here is a bug: nothing is written
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"payroll_{programme.code}_{cycle.period}"
-    csv_path = out_dir / f"{stem}.csv"
-    xml_path = out_dir / f"{stem}.xml"
+    # Renamed into place once complete: a crash never leaves a truncated file.
+    partial_csv = csv_path.with_name(f".{csv_path.name}.partial")
     frame.select(
         "payment_reference",
         "household_id",
@@ -268,8 +268,8 @@ def generate_payroll(
         pl.col("amount").round(2),
         pl.lit(programme.currency).alias("currency"),
         pl.lit(cycle.period).alias("period"),
-    ).write_csv(csv_path)
-    xml_path.write_bytes(document)
+    ).write_csv(partial_csv)
+    os.replace(partial_csv, csv_path)
     if cycle.status == "approved":
         cycle.status = "payroll_generated"
         cycle.payroll_generated_at = utcnow()
@@ -282,7 +282,7 @@ def generate_payroll(
         xml_path=str(xml_path),
         transactions=frame.height,
         total_amount=round(float(frame["amount"].sum() or 0.0), 2),
-        xml_sha256=hashlib.sha256(document).hexdigest(),
+        xml_sha256=sha256,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import (
     Connection,
+    Select,
     bindparam,
     delete,
     func,
@@ -16,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from solidarity.analytics.frames import read_frame
+from solidarity.analytics.frames import read_frame, read_raw_frame
 from solidarity.db.base import utcnow
 from solidarity.programs.models import (
     ComplianceRecord,
@@ -122,7 +123,7 @@ class ProgrammeRepository:
         ).where(Enrolment.programme_id == programme_id)
         if status is not None:
             query = query.where(Enrolment.status == status)
-        return read_frame(
+        return read_raw_frame(
             self.session.connection(),
             query,
             {"benefit_amount": pl.Float64, "priority": pl.Float64, "waitlist_rank": pl.Int64},
@@ -206,7 +207,7 @@ class ProgrammeRepository:
 
     def entitlement_frame(self, cycle_id: int) -> pl.DataFrame:
         """A cycle's entitlements as a frame."""
-        return read_frame(
+        return read_raw_frame(
             self.session.connection(),
             select(
                 Entitlement.id.label("entitlement_id"),
@@ -222,6 +223,10 @@ class ProgrammeRepository:
             .order_by(Entitlement.id),
             {"amount": pl.Float64, "paid_amount": pl.Float64, "reissue_of": pl.Int64},
         )
+
+    def cycle_households(self, cycle_id: int) -> Select[Any]:
+        """A sub-select of the households with an entitlement in the cycle."""
+        return select(Entitlement.household_id).where(Entitlement.cycle_id == cycle_id)
 
     def entitlements_by_reference(self, programme_id: int, references: list[str]) -> pl.DataFrame:
         """Entitlements of a programme with the given payment references."""

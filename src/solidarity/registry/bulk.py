@@ -13,9 +13,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Boolean, Connection, Date, Float, Integer, SmallInteger, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    Float,
+    Integer,
+    Select,
+    SmallInteger,
+    String,
+    or_,
+    select,
+    union_all,
+)
 
-from solidarity.analytics.frames import read_frame
+from solidarity.analytics.frames import read_frame, read_raw_frame
 from solidarity.registry.models import Household, HouseholdHistory, Person, PersonHistory
 from solidarity.registry.repository import in_scope
 
@@ -56,6 +68,35 @@ def _typed_nulls(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
             ):
                 casts.append(pl.col(name).cast(pl.Null).cast(target))
     return frame.with_columns(casts) if casts else frame
+
+
+def _driver_types(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
+    """Type the values a driver returns raw: dates as text and booleans as 0/1 (SQLite)."""
+    casts = []
+    for name, dtype in frame.schema.items():
+        column = model.__table__.columns.get(name)
+        if column is None:
+            continue
+        if isinstance(column.type, Date) and dtype == pl.String:
+            casts.append(pl.col(name).str.slice(0, 10).str.to_date())
+        elif isinstance(column.type, Boolean) and dtype.is_integer():
+            casts.append(pl.col(name).cast(pl.Boolean))
+    return frame.with_columns(casts) if casts else frame
+
+
+_PLAIN = (Integer, SmallInteger, Float, Boolean, Date, String)
+
+
+def _read(conn: Connection, query: Any, model: Any, columns: Sequence[str]) -> pl.DataFrame:
+    """Read ``query``; scalar columns straight from the driver, typed here.
+
+    Columns the driver cannot give as plain values (JSON, timestamps) go through
+    SQLAlchemy's result processing instead, which is several times slower.
+    """
+    table = model.__table__.columns
+    if all(isinstance(table[c].type, _PLAIN) for c in columns if c in table):
+        return _driver_types(_typed_nulls(read_raw_frame(conn, query), model), model)
+    return _typed_nulls(read_frame(conn, query), model)
 
 
 def _dates(frame: pl.DataFrame, names: Iterable[str]) -> pl.DataFrame:
@@ -122,9 +163,35 @@ def read_state(
         hq = select(hsub).where(in_scope(hsub.c.area_id, scope_paths))
         sub = pq.subquery()
         pq = select(sub).where(in_scope(sub.c.area_id, scope_paths))
-    households = _typed_nulls(read_frame(conn, hq), Household)
+    households = _read(conn, hq, Household, hh_cols)
     households = households.filter(pl.col("status") == "active").drop("status")
-    persons = _typed_nulls(read_frame(conn, pq), Person)
+    persons = _read(conn, pq, Person, p_cols)
     households = _booleans(_dates(households, ["registration_date"]), HOUSEHOLD_BOOLEANS)
     persons = _booleans(_dates(persons, ["birth_date"]), PERSON_BOOLEANS)
     return households.sort("household_id"), persons
+
+
+def read_heads(
+    conn: Connection, person_columns: Sequence[str], households: Select[Any]
+) -> pl.DataFrame:
+    """The current active head of each of ``households`` (a one-column sub-select).
+
+    Payrolls and notices need one payee per household, for a subset of the
+    registry: the selection is done by the database, so only those heads are read.
+
+    Returns:
+        ``household_id``, ``person_id`` and the columns; the first head (lowest
+        person id) when a household has several.
+    """
+    query = select(
+        Person.household_id,
+        Person.id.label("person_id"),
+        *[getattr(Person, c) for c in person_columns],
+    ).where(
+        Person.relationship == "head",
+        or_(Person.status.is_(None), Person.status == "active"),
+        Person.household_id.in_(households),
+    )
+    heads = _read(conn, query, Person, person_columns)
+    heads = heads.sort("household_id", "person_id")
+    return heads.unique("household_id", keep="first", maintain_order=True)

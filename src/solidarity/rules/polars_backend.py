@@ -77,11 +77,21 @@ def _reads_fields(node: Node) -> bool:
     return any(_reads_fields(c) for c in children)
 
 
-def _year_day(d: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    return (
-        d.dt.year().cast(pl.Int64),
-        d.dt.month().cast(pl.Int64) * 100 + d.dt.day().cast(pl.Int64),
-    )
+def _constant_date(node: Node, as_of: date) -> date | None:
+    """The value of a date known when compiling (a literal or ``today()``)."""
+    if isinstance(node, Today):
+        return as_of
+    if isinstance(node, Literal) and isinstance(node.value, date):
+        return node.value
+    return None
+
+
+def _year_day(d: pl.Expr | date) -> tuple[pl.Expr, pl.Expr]:
+    """Year and ``month * 100 + day``; folded to literals for a constant date."""
+    if isinstance(d, date):
+        return pl.lit(d.year, dtype=pl.Int32), pl.lit(d.month * 100 + d.day, dtype=pl.Int32)
+    # Int32 holds both and is what ``dt.year`` returns: no widening pass per row.
+    return d.dt.year(), d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
 
 
 @dataclass(frozen=True)
@@ -278,8 +288,12 @@ class _Compiler:
                 magnitude = (x.abs() * factor + 0.5).floor() / factor
                 return pl.when(x < 0).then(-magnitude).otherwise(magnitude)
             case "years_between":
-                (y1, md1), (y2, md2) = _year_day(xs[0]), _year_day(xs[1])
-                return y2 - y1 - (md2 < md1).cast(pl.Int64)
+                ends = [_constant_date(a, self.as_of) for a in args]
+                (y1, md1), (y2, md2) = (
+                    _year_day(end if end is not None else x)
+                    for end, x in zip(ends, xs, strict=True)
+                )
+                return (y2 - y1 - (md2 < md1).cast(pl.Int32)).cast(pl.Int64)
             case "days_between":
                 return (xs[1] - xs[0]).dt.total_days()
         raise RuleEvaluationError(f"unknown function {name}")  # pragma: no cover
