@@ -219,6 +219,38 @@ def audit_export(
     console.print(f"{count} entries written to {out}")
 
 
+@audit_app.command("releases")
+@command
+def audit_releases(
+    limit: int = typer.Option(50, help="How many, newest first"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON Lines instead of a table"),
+) -> None:
+    """List data released outside the registry: to whom, why, rows and checksums."""
+    from solidarity.governance.releases import list_releases
+
+    with session_factory(_engine())() as session:
+        releases, total = list_releases(session, limit=limit)
+    if as_json:
+        for release in releases:
+            console.print_json(release.model_dump_json())
+        return
+    table = Table("release", "at", "by", "recipient", "agency", "purpose", "rows", "sha256")
+    for r in releases:
+        sums = " ".join(f"{f.name}:{f.sha256[:12]}" for f in r.files)
+        table.add_row(
+            r.release_id,
+            f"{r.at:%Y-%m-%d %H:%M}",
+            r.released_by,
+            r.recipient,
+            r.agency_code or "",
+            r.purpose,
+            str(r.rows),
+            sums,
+        )
+    console.print(table)
+    console.print(f"{len(releases)} shown of {total}")
+
+
 def _engine() -> Engine:
     from solidarity.db.engine import get_engine
 

@@ -213,3 +213,60 @@ class ConsentOut(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return _utc(value)
+
+
+# --- releases and erasure (privacy) ----------------------------------------------------
+
+
+class PseudonymisedExportIn(BaseModel):
+    """A pseudonymised extract to release: to whom, why, and how generalised."""
+
+    recipient: str = Field(min_length=1, max_length=200, description="Who receives the file")
+    purpose: str = Field(min_length=1, max_length=200, description="Why it is released")
+    agency_code: str | None = Field(default=None, description="The recipient's agency, if any")
+    format: Literal["csv", "parquet", "xlsx"] = "csv"
+    area_code: str | None = Field(default=None, description="Only this area and below")
+    area_level: int = Field(default=1, ge=0, le=10, description="Generalise areas to this level")
+    birth: Literal["year", "5y"] = Field(default="year", description="Birth year or 5-year band")
+    as_of: date | None = None
+
+
+class ReleasedFileOut(BaseModel):
+    """One file of a release."""
+
+    name: str
+    rows: int
+    sha256: str
+    columns: list[str]
+
+
+class ReleaseOut(BaseModel):
+    """What was released to whom, read from the audit trail."""
+
+    release_id: str
+    sequence: int
+    at: datetime
+    released_by: str
+    recipient: str
+    agency_code: str | None = None
+    purpose: str
+    kind: str
+    rows: int
+    area_code: str | None = None
+    area_level: int | None = None
+    birth: str | None = None
+    as_of: str | None = None
+    package_sha256: str | None = None
+    files: list[ReleasedFileOut]
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return aware(value)
+
+
+class ReleasePage(BaseModel):
+    """A page of releases, newest first."""
+
+    items: list[ReleaseOut]
+    total: int

@@ -167,6 +167,9 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(grievances_router))
     app.include_router(_declare_permissions(simulation_router))
     app.include_router(_declare_permissions(monitoring_router))
+    from solidarity.governance.privacy_router import router as privacy_router
+
+    app.include_router(_declare_permissions(privacy_router))
     install_metrics(app)
     # The web application's pages (each declares its permission like the API routes).
     install_pages(app)
