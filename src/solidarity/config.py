@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    # Privacy: retention periods (see docs/security.md).
+    retention_file: Path | None = Field(
+        default=None, description="YAML of retention periods per record type (else the defaults)"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -255,3 +255,50 @@ def _engine() -> Engine:
     from solidarity.db.engine import get_engine
 
     return get_engine()
+
+
+governance_app = typer.Typer(no_args_is_help=True, help="Privacy: retention and erasure.")
+retention_app = typer.Typer(no_args_is_help=True, help="Retention periods per record type.")
+governance_app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("show")
+@command
+def retention_show() -> None:
+    """List the retention period and action of every record type."""
+    from solidarity.governance.retention import load_rules
+
+    table = Table("record type", "period", "action", "applies to")
+    for rule in load_rules().values():
+        table.add_row(rule.record_type, rule.period or "kept", rule.action, rule.applies_to)
+    console.print(table)
+
+
+@retention_app.command("apply")
+@command
+def retention_apply(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is past retention"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Judge as of this date (YYYY-MM-DD), e.g. to preview"
+    ),
+    limit: int = typer.Option(10_000, help="Records per type in one run"),
+    actor: str = ACTOR,
+) -> None:
+    """Anonymise (or with --dry-run list) the records past their retention period."""
+    from datetime import UTC, datetime
+
+    from solidarity.governance.retention import apply
+
+    now = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else None
+    with unit_of_work() as session:
+        outcomes = apply(session, actor=actor, dry_run=dry_run, now=now, limit=limit)
+        if dry_run:
+            session.rollback()
+    table = Table("record type", "period", "cutoff", "due" if dry_run else "handled", "ids")
+    for o in outcomes:
+        ids = ", ".join(o.ids[:20]) + (f" ... (+{len(o.ids) - 20})" if len(o.ids) > 20 else "")
+        cutoff = f"{o.cutoff:%Y-%m-%d}" if o.cutoff else "kept"
+        table.add_row(o.record_type, o.period or "-", cutoff, str(len(o.ids)), ids)
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing was changed")

@@ -9,14 +9,21 @@ import zipfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Path as PathParam
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from solidarity.governance import releases
+from solidarity.governance import erasure, releases
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
-from solidarity.governance.schemas import PseudonymisedExportIn, ReleasePage
+from solidarity.governance.schemas import (
+    ErasureDecisionIn,
+    ErasureRequestIn,
+    ErasureRequestOut,
+    PseudonymisedExportIn,
+    ReleasePage,
+)
 from solidarity.registry.pseudonymised import export_pseudonymised
 from solidarity.web.deps import get_engine_from_app, get_keys, get_session, require
 
@@ -27,6 +34,8 @@ KeysDep = Annotated[KeyStore, Depends(get_keys)]
 EngineDep = Annotated[Engine, Depends(get_engine_from_app)]
 Exporter = Annotated[Principal, Depends(require("registry.export_pseudonymised"))]
 Auditor = Annotated[Principal, Depends(require("audit.read"))]
+Eraser = Annotated[Principal, Depends(require("privacy.erase"))]
+RequestId = Annotated[str, PathParam(min_length=3, max_length=64, pattern=r"^ER-[0-9a-f]+$")]
 
 
 @router.post(
@@ -105,3 +114,61 @@ def list_releases(
     """Data released outside the registry, newest first: to whom, why, rows, checksums."""
     items, total = releases.list_releases(session, limit, offset)
     return ReleasePage(items=items, total=total)
+
+
+@router.get("/api/v1/erasure-requests", response_model=list[ErasureRequestOut], tags=["erasure"])
+def list_erasure_requests(
+    session: SessionDep,
+    eraser: Eraser,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+) -> list[ErasureRequestOut]:
+    """Erasure requests about the caller's areas, newest first."""
+    return erasure.list_erasure_requests(session, eraser, status_)
+
+
+@router.post(
+    "/api/v1/erasure-requests",
+    response_model=ErasureRequestOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["erasure"],
+)
+def request_erasure(
+    session: SessionDep, eraser: Eraser, body: ErasureRequestIn
+) -> ErasureRequestOut:
+    """File an erasure request for a person or a whole household; another steward decides."""
+    return erasure.request_erasure(
+        session,
+        eraser,
+        person_id=body.person_id,
+        household_id=body.household_id,
+        reason=body.reason,
+    )
+
+
+@router.post(
+    "/api/v1/erasure-requests/{request_id}/approve",
+    response_model=ErasureRequestOut,
+    tags=["erasure"],
+)
+def approve_erasure(
+    session: SessionDep,
+    eraser: Eraser,
+    request_id: RequestId,
+    body: ErasureDecisionIn | None = None,
+) -> ErasureRequestOut:
+    """Approve an erasure request and anonymise the data at once (not by its requester)."""
+    return erasure.decide_erasure(
+        session, eraser, request_id, approve=True, reason=body.reason if body else None
+    )
+
+
+@router.post(
+    "/api/v1/erasure-requests/{request_id}/reject",
+    response_model=ErasureRequestOut,
+    tags=["erasure"],
+)
+def reject_erasure(
+    session: SessionDep, eraser: Eraser, request_id: RequestId, body: ErasureDecisionIn
+) -> ErasureRequestOut:
+    """Reject an erasure request with a reason; nothing is changed."""
+    return erasure.decide_erasure(session, eraser, request_id, approve=False, reason=body.reason)

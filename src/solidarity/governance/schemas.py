@@ -270,3 +270,43 @@ class ReleasePage(BaseModel):
 
     items: list[ReleaseOut]
     total: int
+
+
+class ErasureRequestIn(BaseModel):
+    """An erasure request: a person, or a whole household, and the legal ground."""
+
+    person_id: int | None = Field(default=None, ge=1)
+    household_id: int | None = Field(default=None, ge=1)
+    reason: str = Field(
+        min_length=1, max_length=200, description="The legal ground; do not quote names"
+    )
+
+
+class ErasureDecisionIn(BaseModel):
+    """A decision's reason (required to reject)."""
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ErasureRequestOut(BaseModel):
+    """An erasure request and what became of it (read from the audit trail)."""
+
+    request_id: str
+    status: Literal["submitted", "applied", "rejected"]
+    person_id: int | None = None
+    household_id: int | None = None
+    area_id: int | None = None
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    counts: dict[str, int] | None = Field(
+        default=None, description="Rows anonymised per table when applied"
+    )
+
+    @field_validator("requested_at", "decided_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
