@@ -180,6 +180,16 @@ class AgreementIn(BaseModel):
     valid_from: date
     valid_to: date | None = None
     legal_basis: str | None = None
+    record_types: list[str] = Field(
+        default_factory=list,
+        description="Record types shared (household, person, referral ...); empty: any",
+    )
+    area_codes: list[str] = Field(
+        default_factory=list, description="Area subtrees shared; empty: the whole country"
+    )
+    operations: list[str] = Field(
+        default_factory=list, description="search, subscribe, bulk, write; empty: any"
+    )
 
 
 class AgreementOut(AgreementIn):

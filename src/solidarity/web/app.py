@@ -133,6 +133,9 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
+    from solidarity.governance.sharing import AgreementFilter
+
+    app.add_middleware(AgreementFilter)  # machine clients get only what agreements allow
     redact_access_logs()
 
     @app.exception_handler(SolidarityError)
