@@ -131,6 +131,8 @@ def test_sign_in_through_the_provider_opens_a_local_session(
     idp: Idp, anonymous: TestClient, make_account: Callable[..., str], engine: Engine
 ) -> None:
     make_account(EMAIL, "registration_officer")
+    page = anonymous.get("/sign-in")
+    assert page.status_code == 200 and 'href="/api/v1/auth/oidc/login"' in page.text
     done = _sign_in(anonymous, idp)
     assert done.status_code == 303 and done.headers["location"] == "/"
     me = anonymous.get("/api/v1/auth/me")
@@ -180,3 +182,4 @@ def test_no_local_account_a_forged_state_or_no_configuration_is_refused(
     monkeypatch.delenv("SOLIDARITY_OIDC_ISSUER")
     get_settings.cache_clear()
     assert anonymous.get("/api/v1/auth/oidc/login", follow_redirects=False).status_code == 404
+    assert "oidc" not in anonymous.get("/sign-in").text
