@@ -84,9 +84,23 @@ def test_an_approved_erasure_leaves_no_personal_data_but_keeps_figures_and_audit
         json={"person_id": reg.amina, "purpose": "referral", "evidence": "signed by NID-001"},
     )
     assert consent.status_code == 201, consent.text
+    grievance = officer.post(
+        "/api/v1/grievances",
+        json={
+            "category": "payment",
+            "channel": "phone",
+            "description": "Amina Okello (NID-001) was not paid; call +254700111222",
+            "household_id": reg.okello,
+            "person_id": reg.amina,
+            "complainant_name": "Amina Okello",
+            "complainant_contact": "+254700111222",
+        },
+    )
+    assert grievance.status_code == 201, grievance.text
     assert officer.get(f"/api/v1/persons/{reg.amina}").status_code == 200
     before = _tables_mentioning(engine, AMINA)
     assert {"person", "person_history", "identifier", "change_request", "consent"} <= set(before)
+    assert "grievance" in before
     figures, years = _aggregates(engine), _years(engine)
 
     steward = client_as("data_steward", "R01-D01", username="steward.one")
@@ -113,6 +127,7 @@ def test_an_approved_erasure_leaves_no_personal_data_but_keeps_figures_and_audit
     assert done.json()["status"] == "applied"
     assert counts["person"] == 1 and counts["person_history"] >= 1
     assert counts["identifier"] == 1 and counts["change_request"] == 1 and counts["consent"] == 1
+    assert counts["grievance"] == 1
     again = other.post(f"/api/v1/erasure-requests/{request['request_id']}/approve", json={})
     assert again.status_code == 409
 
