@@ -78,6 +78,8 @@ def test_a_client_gets_only_agreed_fields_record_types_and_areas(
     assert other_purpose.status_code == 403 and "marketing" in other_purpose.json()["detail"]
     assert moh.get("/api/v1/persons", headers={"X-Purpose": "health_insurance"}).status_code == 200
     assert moh.get("/api/v1/areas").status_code == 200  # reference data
+    page = moh.get(f"/registry/households/{reg.okello}")  # HTML is for people
+    assert page.status_code == 403 and "Okello" not in page.text
     assert moh.get("/api/v1/auth/me").status_code == 200
 
     with session_factory(engine)() as session:

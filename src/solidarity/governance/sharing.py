@@ -81,6 +81,8 @@ EXTRA_PERSONAL = frozenset(
     }
 )
 DCI_PREFIX = "/dci/"
+#: Routes outside the API a machine client may call: counts, no personal data.
+OPERATIONAL_PATHS = frozenset({"/metrics"})
 
 
 class AgreementRefused(ConflictError):
@@ -354,6 +356,13 @@ def narrow(
     from solidarity.registry import service as registry
 
     on = on or utcnow().date()
+    if path in OPERATIONAL_PATHS:
+        return principal, None
+    if not path.startswith("/api/"):
+        # Web pages render registry data as HTML the response filter cannot shape.
+        raise AgreementRefused(
+            f"machine client {principal.username} may not use web pages; use the API"
+        )
     record_type = record_type_of(path)
     if record_type is None:  # reference data (areas) and the client's own account
         return principal, None
