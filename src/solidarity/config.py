@@ -55,6 +55,28 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    # Privacy: retention periods (see docs/security.md).
+    retention_file: Path | None = Field(
+        default=None, description="YAML of retention periods per record type (else the defaults)"
+    )
+    # Optional single sign-on through an OpenID Connect provider (docs/security.md).
+    oidc_issuer: str | None = Field(default=None, description="Issuer URL; unset: no SSO")
+    oidc_client_id: str | None = Field(default=None)
+    oidc_client_secret: str | None = Field(default=None)
+    oidc_discovery_url: str | None = Field(
+        default=None, description="Else <issuer>/.well-known/openid-configuration"
+    )
+    oidc_authorization_endpoint: str | None = Field(default=None, description="Skips discovery")
+    oidc_token_endpoint: str | None = Field(default=None)
+    oidc_jwks_uri: str | None = Field(default=None)
+    oidc_redirect_uri: str | None = Field(
+        default=None, description="Else the callback URL of this server as the browser sees it"
+    )
+    oidc_scopes: str = Field(default="openid email profile")
+    oidc_match_claim: str = Field(
+        default="email", description="ID token claim equal to the local username (email or sub)"
+    )
+    oidc_provider_name: str = Field(default="single sign-on")
 
     @field_validator("database_url")
     @classmethod

@@ -32,6 +32,8 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/oauth2/client/token"),
     ("GET", "/.well-known/jwks.json"),
+    ("GET", "/api/v1/auth/oidc/login"),
+    ("GET", "/api/v1/auth/oidc/callback"),
 }
 
 #: Routes whose permission is not wired yet (none: keep it that way).

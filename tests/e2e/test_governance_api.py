@@ -165,10 +165,33 @@ def test_a_missing_permission_is_403(client_as: Callable[..., TestClient]) -> No
 # --- machine clients -------------------------------------------------------------------
 
 
+def _agency_with_agreement(engine: Engine, agency: str) -> str:
+    """An agency sharing every field under an agreement in force (REST needs one)."""
+    from datetime import date
+
+    from solidarity.governance import agreements
+    from solidarity.governance.schemas import AgencyIn, AgreementIn
+
+    with unit_of_work(engine) as s:
+        agreements.create_agency(s, AgencyIn(code=agency, name=agency), actor="test")
+        agreements.create_agreement(
+            s,
+            AgreementIn(
+                code=f"DSA-{agency}",
+                agency_code=agency,
+                purposes=["verification"],
+                fields=["*"],
+                valid_from=date(2020, 1, 1),
+            ),
+            actor="test",
+        )
+    return agency
+
+
 def test_client_credentials_issue_an_rs256_token_verifiable_with_the_jwks(
     partner_client: Callable[..., TestClient], reg: TinyRegistry, engine: Engine
 ) -> None:
-    client = partner_client()
+    client = partner_client(agency=_agency_with_agreement(engine, "MOH"))
     token = client.headers["Authorization"].removeprefix("Bearer ")
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256" and header["kid"]
@@ -200,9 +223,10 @@ def test_token_requests_that_are_wrong_are_refused(
 
 
 def test_a_token_carries_only_the_scope_asked_for(
-    partner_client: Callable[..., TestClient], reg: TinyRegistry
+    partner_client: Callable[..., TestClient], reg: TinyRegistry, engine: Engine
 ) -> None:
-    client = partner_client(scope="registry.read")
+    agency = _agency_with_agreement(engine, "MOH")
+    client = partner_client(scope="registry.read", agency=agency)
     person = client.get(f"/api/v1/persons/{reg.sara}").json()
     assert person["given_name"] != "Sara"  # pii.names not in the scope: pseudonymised
     with pytest.raises(AssertionError):

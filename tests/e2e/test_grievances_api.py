@@ -103,6 +103,7 @@ def test_referral_across_two_agencies_over_the_api(
     reg: TinyRegistry,
     client_as: Callable[..., TestClient],
     partner_client: Callable[..., TestClient],
+    engine: Engine,
 ) -> None:
     steward = client_as("data_steward", username="steward")
     made = steward.post(
@@ -152,6 +153,22 @@ def test_referral_across_two_agencies_over_the_api(
     )
     closed = officer.post(f"/api/v1/referrals/{r['id']}/close", json={"version": r["version"]})
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    # An agency without an agreement is refused before anything is looked up; one
+    # with an agreement does not see another agency's referral.
+    assert partner_client(agency="MOH").get(f"/api/v1/referrals/{r['id']}").status_code == 403
+    with unit_of_work(engine) as s:
+        agreements.create_agency(s, AgencyIn(code="MOH", name="Health"), actor="admin")
+        agreements.create_agreement(
+            s,
+            AgreementIn(
+                code="DSA-MOH",
+                agency_code="MOH",
+                purposes=["referral"],
+                fields=["given_name"],
+                valid_from=date(2020, 1, 1),
+            ),
+            actor="admin",
+        )
     other = partner_client(agency="MOH")
     assert other.get(f"/api/v1/referrals/{r['id']}").status_code == 404
 

@@ -8,7 +8,7 @@ from solidarity.backup.cli import app as backup_app
 from solidarity.cli import serve
 from solidarity.coherence.cli import app as coherence_app
 from solidarity.db.cli import app as db_app
-from solidarity.governance.cli import audit_app, clients_app, keys_app, users_app
+from solidarity.governance.cli import audit_app, clients_app, governance_app, keys_app, users_app
 from solidarity.grievances.cli import cases_app, grievances_app, referrals_app
 from solidarity.interop.cli import app as interop_app
 from solidarity.jobs.cli import app as jobs_app
@@ -40,6 +40,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(governance_app, name="governance")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(serve.demo)

@@ -25,14 +25,10 @@ from solidarity.governance.schemas import (
     ConsentIn,
     ConsentOut,
 )
+from solidarity.governance.sharing import OPERATIONS, AgreementRefused, decode, encode
 from solidarity.registry import service as registry
 
-
-class AgreementRefused(ConflictError):
-    """No valid agreement covers what a client asked for."""
-
-    status_code = 403
-    title = "Forbidden"
+__all__ = ["AgreementRefused"]
 
 
 def list_agencies(session: Session) -> list[AgencyOut]:
@@ -57,10 +53,27 @@ def create_agency(session: Session, body: AgencyIn, *, actor: str) -> AgencyOut:
     return AgencyOut.model_validate(agency)
 
 
+def agreement_out(row: SharingAgreement) -> AgreementOut:
+    """An agreement with its terms decoded from storage."""
+    terms = decode(row.fields)
+    return AgreementOut(
+        code=row.code,
+        agency_code=row.agency_code,
+        purposes=list(row.purposes),
+        fields=terms.fields,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        legal_basis=row.legal_basis,
+        record_types=terms.record_types,
+        area_codes=terms.area_codes,
+        operations=terms.operations,
+    )
+
+
 def list_agreements(session: Session, agency_code: str | None = None) -> list[AgreementOut]:
     """Agreements, optionally of one agency."""
     rows = AgreementRepository(session).agreements(agency_code)
-    return [AgreementOut.model_validate(a) for a in rows]
+    return [agreement_out(a) for a in rows]
 
 
 def create_agreement(session: Session, body: AgreementIn, *, actor: str) -> AgreementOut:
@@ -80,9 +93,25 @@ def create_agreement(session: Session, body: AgreementIn, *, actor: str) -> Agre
         )
     if body.valid_to is not None and body.valid_to < body.valid_from:
         errors.append({"field": "valid_to", "message": "must not be before valid_from"})
+    for code in body.area_codes:
+        try:
+            registry.get_area(session, code)
+        except NotFoundError:
+            errors.append({"field": "area_codes", "value": code, "message": "unknown area"})
+    for operation in body.operations:
+        if operation not in OPERATIONS:
+            errors.append(
+                {
+                    "field": "operations",
+                    "value": operation,
+                    "message": f"use {', '.join(OPERATIONS)}",
+                }
+            )
     if errors:
         raise ValidationFailed("the agreement is not valid", errors)
-    agreement = SharingAgreement(**body.model_dump(), created_by=actor, updated_by=actor)
+    stored = body.model_dump(exclude={"record_types", "area_codes", "operations"})
+    stored["fields"] = encode(body.fields, body.record_types, body.area_codes, body.operations)
+    agreement = SharingAgreement(**stored, created_by=actor, updated_by=actor)
     repo.add(agreement)
     audit.record(
         session,
@@ -90,9 +119,16 @@ def create_agreement(session: Session, body: AgreementIn, *, actor: str) -> Agre
         action="agreement.created",
         object_type="agreement",
         object_id=body.code,
-        details={"agency": body.agency_code, "purposes": body.purposes, "fields": body.fields},
+        details={
+            "agency": body.agency_code,
+            "purposes": body.purposes,
+            "fields": body.fields,
+            "record_types": body.record_types,
+            "area_codes": body.area_codes,
+            "operations": body.operations,
+        },
     )
-    return AgreementOut.model_validate(agreement)
+    return agreement_out(agreement)
 
 
 def allowed_fields(
@@ -113,7 +149,7 @@ def allowed_fields(
             agreement.valid_to is None or on <= agreement.valid_to
         )
         if current and purpose in agreement.purposes:
-            fields.update(agreement.fields)
+            fields.update(decode(agreement.fields).fields)
     if not fields:
         raise AgreementRefused(
             f"no data sharing agreement of {client.agency_code} covers {purpose!r} on {on}",

@@ -219,7 +219,86 @@ def audit_export(
     console.print(f"{count} entries written to {out}")
 
 
+@audit_app.command("releases")
+@command
+def audit_releases(
+    limit: int = typer.Option(50, help="How many, newest first"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON Lines instead of a table"),
+) -> None:
+    """List data released outside the registry: to whom, why, rows and checksums."""
+    from solidarity.governance.releases import list_releases
+
+    with session_factory(_engine())() as session:
+        releases, total = list_releases(session, limit=limit)
+    if as_json:
+        for release in releases:
+            console.print_json(release.model_dump_json())
+        return
+    table = Table("release", "at", "by", "recipient", "agency", "purpose", "rows", "sha256")
+    for r in releases:
+        sums = " ".join(f"{f.name}:{f.sha256[:12]}" for f in r.files)
+        table.add_row(
+            r.release_id,
+            f"{r.at:%Y-%m-%d %H:%M}",
+            r.released_by,
+            r.recipient,
+            r.agency_code or "",
+            r.purpose,
+            str(r.rows),
+            sums,
+        )
+    console.print(table)
+    console.print(f"{len(releases)} shown of {total}")
+
+
 def _engine() -> Engine:
     from solidarity.db.engine import get_engine
 
     return get_engine()
+
+
+governance_app = typer.Typer(no_args_is_help=True, help="Privacy: retention and erasure.")
+retention_app = typer.Typer(no_args_is_help=True, help="Retention periods per record type.")
+governance_app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("show")
+@command
+def retention_show() -> None:
+    """List the retention period and action of every record type."""
+    from solidarity.governance.retention import load_rules
+
+    table = Table("record type", "period", "action", "applies to")
+    for rule in load_rules().values():
+        table.add_row(rule.record_type, rule.period or "kept", rule.action, rule.applies_to)
+    console.print(table)
+
+
+@retention_app.command("apply")
+@command
+def retention_apply(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is past retention"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Judge as of this date (YYYY-MM-DD), e.g. to preview"
+    ),
+    limit: int = typer.Option(10_000, help="Records per type in one run"),
+    actor: str = ACTOR,
+) -> None:
+    """Anonymise (or with --dry-run list) the records past their retention period."""
+    from datetime import UTC, datetime
+
+    from solidarity.governance.retention import apply
+
+    now = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else None
+    with unit_of_work() as session:
+        outcomes = apply(session, actor=actor, dry_run=dry_run, now=now, limit=limit)
+        if dry_run:
+            session.rollback()
+    table = Table("record type", "period", "cutoff", "due" if dry_run else "handled", "ids")
+    for o in outcomes:
+        ids = ", ".join(o.ids[:20]) + (f" ... (+{len(o.ids) - 20})" if len(o.ids) > 20 else "")
+        cutoff = f"{o.cutoff:%Y-%m-%d}" if o.cutoff else "kept"
+        table.add_row(o.record_type, o.period or "-", cutoff, str(len(o.ids)), ids)
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing was changed")

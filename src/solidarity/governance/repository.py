@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from solidarity.governance.models import (
@@ -224,3 +224,26 @@ class AgreementRepository:
     def consent(self, consent_id: int) -> Consent | None:
         """One consent record."""
         return self.session.get(Consent, consent_id)
+
+
+class RetentionRepository:
+    """Governance rows past retention."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def sessions_ended_before(self, moment: datetime) -> Sequence[AuthSession]:
+        """Sign-in sessions that ended or expired before ``moment``."""
+        query = select(AuthSession).where(
+            or_(
+                AuthSession.ended_at < moment,
+                and_(AuthSession.ended_at.is_(None), AuthSession.expires_at < moment),
+            )
+        )
+        return self.session.scalars(query).all()
+
+    def delete(self, rows: Sequence[AuthSession]) -> None:
+        """Delete sessions."""
+        for row in rows:
+            self.session.delete(row)
+        self.session.flush()

@@ -422,3 +422,99 @@ def withdraw_consent(
 ) -> ConsentOut:
     """Record that a person withdrew a consent."""
     return agreements.withdraw_consent(session, principal, consent_id)
+
+
+# --- single sign-on (OpenID Connect, optional) ------------------------------------------
+
+
+def _oidc_http(request: Request) -> Any:
+    # One client per application (tests put an in-process provider here).
+    if getattr(request.app.state, "oidc_http", None) is None:
+        import httpx
+
+        request.app.state.oidc_http = httpx.Client(timeout=10.0)
+    return request.app.state.oidc_http
+
+
+@router.get(
+    "/api/v1/auth/oidc/login",
+    tags=["auth"],
+    status_code=status.HTTP_302_FOUND,
+    responses={404: {"description": "Single sign-on is not configured"}},
+)
+@public
+def oidc_login(request: Request, keys: KeysDep) -> Response:
+    """Start single sign-on: redirect to the provider (authorisation code flow with PKCE)."""
+    from fastapi.responses import RedirectResponse
+
+    from solidarity.governance import oidc
+
+    settings = get_settings()
+    idp = oidc.provider(_oidc_http(request), settings)
+    redirect_uri = settings.oidc_redirect_uri or str(request.url_for("oidc_callback"))
+    url, cookie = oidc.start(keys, idp, redirect_uri)
+    response = RedirectResponse(url, status_code=status.HTTP_302_FOUND, headers=NO_STORE)
+    response.set_cookie(
+        oidc.STATE_COOKIE,
+        cookie,
+        max_age=oidc.STATE_SECONDS,
+        path="/api/v1/auth/oidc",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back
+    )
+    return response
+
+
+@router.get(
+    "/api/v1/auth/oidc/callback",
+    tags=["auth"],
+    name="oidc_callback",
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={401: {"description": "The sign-in was refused (problem details say why)"}},
+)
+@public
+def oidc_callback(
+    request: Request,
+    session: SessionDep,
+    keys: KeysDep,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+) -> Response:
+    """Finish single sign-on: verify the provider's ID token, open a session, go home."""
+    from fastapi.responses import RedirectResponse
+
+    from solidarity.governance import oidc
+
+    settings = get_settings()
+    if not oidc.configured(settings):
+        from solidarity.errors import NotFoundError
+
+        raise NotFoundError("single sign-on is not configured")
+    try:
+        signed = oidc.finish(
+            session,
+            keys,
+            _oidc_http(request),
+            code=code,
+            state=state,
+            error=error,
+            cookie=request.cookies.get(oidc.STATE_COOKIE),
+            client_address=client_address(request),
+        )
+    except oidc.SingleSignOnFailed:
+        session.commit()  # keep the audit entry of the refusal
+        raise
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER, headers=NO_STORE)
+    response.delete_cookie(oidc.STATE_COOKIE, path="/api/v1/auth/oidc")
+    response.set_cookie(
+        session_cookie_name(),
+        signed.cookie,
+        max_age=int(settings.session_hours * 3600),
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response

@@ -180,6 +180,16 @@ class AgreementIn(BaseModel):
     valid_from: date
     valid_to: date | None = None
     legal_basis: str | None = None
+    record_types: list[str] = Field(
+        default_factory=list,
+        description="Record types shared (household, person, referral ...); empty: any",
+    )
+    area_codes: list[str] = Field(
+        default_factory=list, description="Area subtrees shared; empty: the whole country"
+    )
+    operations: list[str] = Field(
+        default_factory=list, description="search, subscribe, bulk, write; empty: any"
+    )
 
 
 class AgreementOut(AgreementIn):
@@ -210,6 +220,103 @@ class ConsentOut(BaseModel):
     evidence: str | None = None
 
     @field_validator("given_at", "withdrawn_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+
+# --- releases and erasure (privacy) ----------------------------------------------------
+
+
+class PseudonymisedExportIn(BaseModel):
+    """A pseudonymised extract to release: to whom, why, and how generalised."""
+
+    recipient: str = Field(min_length=1, max_length=200, description="Who receives the file")
+    purpose: str = Field(min_length=1, max_length=200, description="Why it is released")
+    agency_code: str | None = Field(default=None, description="The recipient's agency, if any")
+    format: Literal["csv", "parquet", "xlsx"] = "csv"
+    area_code: str | None = Field(default=None, description="Only this area and below")
+    area_level: int = Field(default=1, ge=0, le=10, description="Generalise areas to this level")
+    birth: Literal["year", "5y"] = Field(default="year", description="Birth year or 5-year band")
+    as_of: date | None = None
+
+
+class ReleasedFileOut(BaseModel):
+    """One file of a release."""
+
+    name: str
+    rows: int
+    sha256: str
+    columns: list[str]
+
+
+class ReleaseOut(BaseModel):
+    """What was released to whom, read from the audit trail."""
+
+    release_id: str
+    sequence: int
+    at: datetime
+    released_by: str
+    recipient: str
+    agency_code: str | None = None
+    purpose: str
+    kind: str
+    rows: int
+    area_code: str | None = None
+    area_level: int | None = None
+    birth: str | None = None
+    as_of: str | None = None
+    package_sha256: str | None = None
+    files: list[ReleasedFileOut]
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return aware(value)
+
+
+class ReleasePage(BaseModel):
+    """A page of releases, newest first."""
+
+    items: list[ReleaseOut]
+    total: int
+
+
+class ErasureRequestIn(BaseModel):
+    """An erasure request: a person, or a whole household, and the legal ground."""
+
+    person_id: int | None = Field(default=None, ge=1)
+    household_id: int | None = Field(default=None, ge=1)
+    reason: str = Field(
+        min_length=1, max_length=200, description="The legal ground; do not quote names"
+    )
+
+
+class ErasureDecisionIn(BaseModel):
+    """A decision's reason (required to reject)."""
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ErasureRequestOut(BaseModel):
+    """An erasure request and what became of it (read from the audit trail)."""
+
+    request_id: str
+    status: Literal["submitted", "applied", "rejected"]
+    person_id: int | None = None
+    household_id: int | None = None
+    area_id: int | None = None
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    counts: dict[str, int] | None = Field(
+        default=None, description="Rows anonymised per table when applied"
+    )
+
+    @field_validator("requested_at", "decided_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return _utc(value)

@@ -503,6 +503,20 @@ def login(
     )
     if user is None:
         raise AuthenticationFailed()
+    return open_session(session, keys, user, client_address=client_address, now=now)
+
+
+def open_session(
+    session: Session,
+    keys: KeyStore,
+    user: User,
+    *,
+    client_address: str | None = None,
+    now: datetime | None = None,
+    details: dict[str, str] | None = None,
+) -> SignIn:
+    """Open a browser session for ``user``, already authenticated (password or SSO)."""
+    now = now or utcnow()
     raw = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=get_settings().session_hours)
@@ -524,6 +538,7 @@ def login(
         object_type="user",
         object_id=user.username,
         client_address=client_address,
+        details=details,
         at=now,
     )
     principal = principal_for(session, user, method="session", client_address=client_address)

@@ -356,3 +356,39 @@ class ReferralRepository:
             {"id": pl.Int64, "sector": pl.String, "service_code": pl.String, "area_id": pl.Int64},
         )
         return utc_times(frame, ["sent_at", "served_at", "accepted_at"])
+
+
+class RedressErasureRepository:
+    """Grievances, referrals and cases about persons or households (for erasure)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def grievances(
+        self, person_ids: Sequence[int], household_ids: Sequence[int]
+    ) -> Sequence[Grievance]:
+        """Grievances lodged by or about the persons or households."""
+        query = select(Grievance).where(
+            or_(
+                Grievance.person_id.in_(list(person_ids)),
+                Grievance.household_id.in_(list(household_ids)),
+            )
+        )
+        return self.session.scalars(query).all()
+
+    def referrals(
+        self, person_ids: Sequence[int], household_ids: Sequence[int]
+    ) -> Sequence[Referral]:
+        """Referrals of the persons or households."""
+        query = select(Referral).where(
+            or_(
+                Referral.person_id.in_(list(person_ids)),
+                Referral.household_id.in_(list(household_ids)),
+            )
+        )
+        return self.session.scalars(query).all()
+
+    def case_notes(self, household_ids: Sequence[int]) -> Sequence[CaseNote]:
+        """Notes and visits of the households' cases."""
+        cases = select(Case.id).where(Case.household_id.in_(list(household_ids)))
+        return self.session.scalars(select(CaseNote).where(CaseNote.case_id.in_(cases))).all()

@@ -355,3 +355,33 @@ class LinkageRepository:
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class LinkageErasureRepository:
+    """Linkage rows holding a person's data: blocking keys, merge snapshots, decisions."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def delete_keys(self, person_ids: Sequence[int]) -> int:
+        """Drop the blocking keys of the persons; how many."""
+        result = self.session.execute(
+            delete(LinkagePersonKey).where(LinkagePersonKey.person_id.in_(list(person_ids)))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def merges(self, person_ids: Sequence[int]) -> Sequence[LinkageMerge]:
+        """Merges the persons took part in, as survivor or as merged record."""
+        ids = list(person_ids)
+        query = select(LinkageMerge).where(
+            or_(LinkageMerge.survivor_id.in_(ids), LinkageMerge.merged_id.in_(ids))
+        )
+        return self.session.scalars(query).all()
+
+    def decisions(self, person_ids: Sequence[int]) -> Sequence[LinkageDecision]:
+        """Review decisions about pairs including the persons."""
+        ids = list(person_ids)
+        query = select(LinkageDecision).where(
+            or_(LinkageDecision.person_id_l.in_(ids), LinkageDecision.person_id_r.in_(ids))
+        )
+        return self.session.scalars(query).all()

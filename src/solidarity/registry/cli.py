@@ -126,19 +126,98 @@ def export(
     file_format: str = typer.Option("csv", "--format", help="csv, xlsx or parquet"),
     area: str | None = typer.Option(None, help="Only this area and its descendants"),
     as_of: str | None = typer.Option(None, "--as-of", help="State on this date (YYYY-MM-DD)"),
+    pseudonymised: bool = typer.Option(
+        False,
+        "--pseudonymised",
+        help="For analysis: keyed hashes for ids and identifiers, generalised birth dates "
+        "and areas, no names or contacts; the release is recorded in the audit trail",
+    ),
+    recipient: str | None = typer.Option(
+        None, help="Pseudonymised: who receives the files (required)"
+    ),
+    purpose: str | None = typer.Option(None, help="Pseudonymised: why (required)"),
+    agency: str | None = typer.Option(None, help="Pseudonymised: the recipient's agency"),
+    area_level: int = typer.Option(1, "--area-level", help="Pseudonymised: generalise areas"),
+    birth: str = typer.Option("year", help="Pseudonymised: 'year' or '5y' (five-year band)"),
+    actor: str = typer.Option("cli", "--actor", help="Who releases (kept in the audit trail)"),
 ) -> None:
-    """Write households and persons in the import format."""
+    """Write households and persons in the import format, or pseudonymised for analysis."""
     from datetime import date
 
     from solidarity.db.engine import get_engine
     from solidarity.registry.export import export_registry
 
     moment = date.fromisoformat(as_of) if as_of else None
+    if pseudonymised:
+        _export_pseudonymised(
+            out,
+            file_format=file_format,
+            area=area,
+            as_of=moment,
+            recipient=recipient,
+            purpose=purpose,
+            agency=agency,
+            area_level=area_level,
+            birth=birth,
+            actor=actor,
+        )
+        return
     written = export_registry(
         get_engine(), out, file_format=file_format, area_code=area, as_of=moment
     )
     for path, rows in written.items():
         console.print(f"{path}: {rows} row(s)")
+
+
+def _export_pseudonymised(
+    out: Path,
+    *,
+    file_format: str,
+    area: str | None,
+    as_of: object,
+    recipient: str | None,
+    purpose: str | None,
+    agency: str | None,
+    area_level: int,
+    birth: str,
+    actor: str,
+) -> None:
+    from datetime import date
+
+    from solidarity.db.engine import get_engine
+    from solidarity.errors import ValidationFailed
+    from solidarity.governance.keys import KeyStore
+    from solidarity.governance.releases import check_recipient, export_key, record_release
+    from solidarity.registry.pseudonymised import export_pseudonymised
+
+    if not recipient or not purpose:
+        raise ValidationFailed(
+            "a pseudonymised export needs --recipient and --purpose",
+            [
+                {"field": name, "message": "is required"}
+                for name, value in (("recipient", recipient), ("purpose", purpose))
+                if not value
+            ],
+        )
+    with unit_of_work() as session:
+        check_recipient(session, recipient, purpose, agency)
+    extract = export_pseudonymised(
+        get_engine(),
+        out,
+        key=export_key(KeyStore()),
+        file_format=file_format,
+        area_code=area,
+        area_level=area_level,
+        birth=birth,  # type: ignore[arg-type]  # checked by the export
+        as_of=as_of if isinstance(as_of, date) else None,
+    )
+    with unit_of_work() as session:
+        release = record_release(
+            session, extract, actor=actor, recipient=recipient, purpose=purpose, agency_code=agency
+        )
+    for written in extract.files:
+        console.print(f"{written.path}: {written.rows} row(s) sha256 {written.sha256}")
+    console.print(f"release {release.release_id} recorded in the audit trail")
 
 
 # --- households, search and change requests -------------------------------------------

@@ -392,3 +392,103 @@ class ChangeRequestRepository:
             query.order_by(ChangeRequest.id.desc()).limit(page_size).offset((page - 1) * page_size)
         )
         return list(rows), total
+
+
+class ErasureRepository:
+    """Every row, current or past, that holds a person's or household's data."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def person_history(self, person_ids: Sequence[int]) -> Sequence[PersonHistory]:
+        """Every earlier state of the persons."""
+        query = select(PersonHistory).where(PersonHistory.person_id.in_(list(person_ids)))
+        return self.session.scalars(query).all()
+
+    def household_history(self, household_ids: Sequence[int]) -> Sequence[HouseholdHistory]:
+        """Every earlier state of the households."""
+        query = select(HouseholdHistory).where(
+            HouseholdHistory.household_id.in_(list(household_ids))
+        )
+        return self.session.scalars(query).all()
+
+    def identifiers(self, person_ids: Sequence[int]) -> Sequence[Identifier]:
+        """Every identifier of the persons, ended ones too."""
+        query = select(Identifier).where(Identifier.person_id.in_(list(person_ids)))
+        return self.session.scalars(query).all()
+
+    def persons_of_households(self, household_ids: Sequence[int]) -> list[int]:
+        """Ids of every person who is or was a member of the households."""
+        ids = list(household_ids)
+        now = select(Person.id).where(Person.household_id.in_(ids))
+        before = select(PersonHistory.person_id).where(PersonHistory.household_id.in_(ids))
+        return sorted(set(self.session.scalars(now)) | set(self.session.scalars(before)))
+
+    def households_of_persons(self, person_ids: Sequence[int]) -> list[int]:
+        """Ids of every household the persons belong or belonged to."""
+        ids = list(person_ids)
+        now = select(Person.household_id).where(Person.id.in_(ids))
+        before = select(PersonHistory.household_id).where(PersonHistory.person_id.in_(ids))
+        return sorted(set(self.session.scalars(now)) | set(self.session.scalars(before)))
+
+    def change_requests(
+        self, household_ids: Sequence[int], person_ids: Sequence[int]
+    ) -> Sequence[ChangeRequest]:
+        """Change requests about the households or the persons."""
+        query = select(ChangeRequest).where(
+            or_(
+                ChangeRequest.household_id.in_(list(household_ids)),
+                ChangeRequest.person_id.in_(list(person_ids)),
+            )
+        )
+        return self.session.scalars(query).all()
+
+    def persons_left_before(self, moment: datetime, limit: int) -> list[int]:
+        """Removed or deceased persons whose record has not changed since before ``moment``."""
+        query = (
+            select(Person.id)
+            .where(
+                Person.status.in_(("removed", "deceased")),
+                Person.valid_from < moment,
+                Person.updated_by != ERASURE_ACTOR,
+            )
+            .order_by(Person.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def households_closed_before(self, moment: datetime, limit: int) -> list[int]:
+        """Dissolved or merged households unchanged since before ``moment``, not yet erased."""
+        query = (
+            select(Household.id)
+            .where(
+                Household.status.in_(("dissolved", "merged")),
+                Household.valid_from < moment,
+                Household.updated_by != ERASURE_ACTOR,
+            )
+            .order_by(Household.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def change_requests_decided_before(self, moment: datetime, limit: int) -> list[ChangeRequest]:
+        """Decided change requests older than ``moment`` whose payload was not scrubbed yet."""
+        query = (
+            select(ChangeRequest)
+            .where(
+                ChangeRequest.status.in_(("applied", "rejected")),
+                ChangeRequest.decided_at < moment,
+                ChangeRequest.kind.in_(("add_member", "update_fields")),
+                ChangeRequest.updated_by != ERASURE_ACTOR,
+            )
+            .order_by(ChangeRequest.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+
+#: What anonymised names become (names are required columns).
+ERASED = "[erased]"
+#: ``updated_by`` of rows anonymised by erasure or retention (the person who decided
+#: is in the audit trail); it marks them so that retention does not pick them again.
+ERASURE_ACTOR = "erasure"

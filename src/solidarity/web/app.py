@@ -141,6 +141,9 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
+    from solidarity.governance.sharing import AgreementFilter
+
+    app.add_middleware(AgreementFilter)  # machine clients get only what agreements allow
     redact_access_logs()
 
     @app.exception_handler(SolidarityError)
@@ -177,6 +180,9 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.include_router(_declare_permissions(grievances_router))
     app.include_router(_declare_permissions(simulation_router))
     app.include_router(_declare_permissions(monitoring_router))
+    from solidarity.governance.privacy_router import router as privacy_router
+
+    app.include_router(_declare_permissions(privacy_router))
     install_metrics(app)
     # The web application's pages (each declares its permission like the API routes).
     install_pages(app)

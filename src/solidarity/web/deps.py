@@ -28,6 +28,7 @@ from solidarity.governance import service as governance
 from solidarity.governance.errors import AuthenticationRequired, CsrfFailed, PermissionDenied
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
+from solidarity.governance.roles import AUTHENTICATED
 
 logger = logging.getLogger(__name__)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -185,13 +186,66 @@ class require:
     def __init__(self, permission: str) -> None:
         self.permission = permission
 
-    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
+    def __call__(
+        self,
+        request: Request,
+        principal: Principal = Depends(current_principal),
+        session: Session = Depends(get_session),
+    ) -> Principal:
         if not principal.has(self.permission):
             raise PermissionDenied(f"this needs the permission {self.permission!r}")
-        return principal.scoped_to(self.permission)
+        scoped = principal.scoped_to(self.permission)
+        if principal.kind == "client" and self.permission != AUTHENTICATED:
+            scoped = _under_agreement(request, session, scoped)
+        return scoped
 
     def __repr__(self) -> str:
         return f"require({self.permission!r})"
+
+
+def _under_agreement(request: Request, session: Session, principal: Principal) -> Principal:
+    """A machine client's principal narrowed to its agency's agreements (DCI checks its own).
+
+    The terms are left on ``request.state`` for the response filter; a refusal is
+    audited in its own unit of work, since the request's is rolled back.
+    """
+    from solidarity.governance import audit, sharing
+
+    path = request.url.path
+    if path.startswith(sharing.DCI_PREFIX):
+        return principal
+    purpose = request.headers.get("x-purpose") or None
+    try:
+        narrowed, terms = sharing.narrow(
+            session, principal, path=path, method=request.method, purpose=purpose
+        )
+    except sharing.AgreementRefused as exc:
+        with session_factory(get_engine_from_app(request))() as own:
+            audit.record_for(
+                own,
+                principal,
+                "sharing.refused",
+                "client",
+                principal.username,
+                {"method": request.method, "path": path, "reason": exc.detail},
+                purpose=purpose,
+            )
+            own.commit()
+        raise
+    if terms is None:
+        return narrowed
+    if not hasattr(request.state, "sharing_scope"):
+        audit.record_for(
+            session,
+            principal,
+            "sharing.response",
+            "client",
+            principal.username,
+            {"method": request.method, "path": path, "agreements": list(terms.agreements)},
+            purpose=purpose,
+        )
+    request.state.sharing_scope = terms
+    return narrowed
 
 
 def route_permission(route: APIRoute) -> str | None:

@@ -31,9 +31,27 @@ from solidarity.web.deps import (
     session_cookie_name,
 )
 from solidarity.web.i18n import LANGUAGE_COOKIE, LANGUAGES
-from solidarity.web.pages.common import SIGN_IN_PATH, home_path, locale_of, render, safe_next
+from solidarity.web.pages.common import (
+    SIGN_IN_PATH,
+    home_path,
+    locale_of,
+    render,
+    safe_next,
+    templates,
+)
 
 router = APIRouter(include_in_schema=False)
+
+
+def _sso_provider() -> str | None:
+    """The single sign-on provider's name when one is configured (sign-in page link)."""
+    from solidarity.governance.oidc import configured
+
+    settings = get_settings()
+    return settings.oidc_provider_name if configured(settings) else None
+
+
+templates.env.globals["sso_provider"] = _sso_provider
 SessionDep = Annotated[Session, Depends(get_session)]
 Me = Annotated[Principal, Depends(require(roles.AUTHENTICATED))]
 
