@@ -125,6 +125,8 @@ def audit_refusal(request: Request, exc: SolidarityError) -> None:
     presented = request.headers.get("authorization") or request.cookies.get(session_cookie_name())
     if exc.status_code not in (401, 403) or (exc.status_code == 401 and not presented):
         return
+    if getattr(request.state, "refusal_audited", False):
+        return  # already recorded where it was refused (sharing.refused)
     principal = getattr(request.state, "principal", None)
     try:
         with unit_of_work(get_engine_from_app(request)) as session:
@@ -231,6 +233,7 @@ def _under_agreement(request: Request, session: Session, principal: Principal) -
                 purpose=purpose,
             )
             own.commit()
+        request.state.refusal_audited = True
         raise
     if terms is None:
         return narrowed
