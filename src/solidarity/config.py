@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    max_concurrent_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests let into the app at once, the rest queue (default: half the "
+        "database connection pool, see docs/operations.md)",
+    )
 
     @field_validator("database_url")
     @classmethod

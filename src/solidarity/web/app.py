@@ -23,6 +23,7 @@ from solidarity.errors import SolidarityError
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
 from solidarity.observability.database import install as install_observability
+from solidarity.web.concurrency import ConcurrencyLimit, limit_for_engine
 from solidarity.web.deps import (
     enforce_authentication,
     get_engine_from_app,
@@ -133,6 +134,10 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
+    app.add_middleware(
+        ConcurrencyLimit,
+        limit=limit_for_engine(app.state.engine, settings.max_concurrent_requests),
+    )
     redact_access_logs()
 
     @app.exception_handler(SolidarityError)
