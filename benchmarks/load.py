@@ -22,11 +22,14 @@ p50/p95/p99 latency per request kind. With ``--soak`` the server's resident
 memory (its process and children: psutil if installed, else /proc) is sampled
 every ``--sample-every`` seconds and printed as a series.
 
-Request kinds (weights): ``registry_search`` (30) household search by name
-or by area and age; ``household_read`` (35) one household with its members;
-``change_request`` (10) an ``update_fields`` change request filed (validated and
-stored pending, never applied); ``dci_search`` (25) DCI sync search by national
-id (bearer token, agreement check, transaction log, audit entry, signed
+Request kinds (weights): household searches (``GET /api/v1/households``, 20 a
+page) ``search_by_identifier`` (10) by national id, ``search_by_area_age`` (10)
+by district and an age band of members, ``search_by_name`` (10) by a family
+name (a substring match over given, family and other names); ``household_read``
+(35) one household with its members; ``change_request`` (10) an
+``update_fields`` change request filed (validated and stored pending, never
+applied); ``dci_search`` (25) DCI sync search by national id (bearer token,
+agreement check, transaction log, audit entry, signed
 response). Only 127.0.0.1 is contacted.
 """
 
@@ -50,8 +53,15 @@ import httpx
 PG_ADMIN = os.environ.get(
     "SOLIDARITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-WEIGHTS = {"registry_search": 30, "household_read": 35, "change_request": 10, "dci_search": 25}
-READS = ("registry_search", "household_read", "dci_search")
+WEIGHTS = {
+    "search_by_identifier": 10,
+    "search_by_area_age": 10,
+    "search_by_name": 10,
+    "household_read": 35,
+    "change_request": 10,
+    "dci_search": 25,
+}
+READS = tuple(kind for kind in WEIGHTS if kind != "change_request")
 SAMPLE = 20_000
 
 
@@ -70,7 +80,7 @@ def ensure_database(url: str | None) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/solidarity_load"
 
 
-def build(url: str, workdir: Path, households: int) -> dict[str, Any]:
+def build(url: str, workdir: Path, households: int, *, seed: bool) -> dict[str, Any]:
     """Import and seed the synthetic country once; create the clients; sample request inputs."""
     from sqlalchemy import select, text
 
@@ -83,7 +93,13 @@ def build(url: str, workdir: Path, households: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     engine = make_engine(url)
-    prepare_demo(engine, workdir, households=households, say=lambda line: print(line, flush=True))
+    prepare_demo(
+        engine,
+        workdir,
+        households=households,
+        say=lambda line: print(line, flush=True),
+        seed_programmes=seed,
+    )
     secrets_file = workdir / "secrets.json"
     secrets: dict[str, str] = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
     with unit_of_work(engine) as session:
@@ -157,6 +173,7 @@ def _token(base: str, client_id: str, secret: str) -> str:
     response = httpx.post(
         f"{base}/oauth2/client/token",
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        timeout=120,
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
@@ -240,19 +257,24 @@ async def _user(
         start = time.perf_counter()
         error: str | None = None
         try:
-            if kind == "registry_search":
-                if rng.random() < 0.5:
-                    name = rng.choice(sample["heads"])[2]
-                    params: dict[str, Any] = {"name": name, "page_size": 20}
+            if kind.startswith("search_"):
+                if kind == "search_by_identifier":
+                    params: dict[str, Any] = {
+                        "id_type": "national_id",
+                        "id_value": rng.choice(sample["national_ids"]),
+                    }
+                elif kind == "search_by_name":
+                    params = {"name": rng.choice(sample["heads"])[2]}
                 else:
                     params = {
                         "area": rng.choice(sample["districts"]),
                         "min_age": rng.randrange(0, 60),
                         "max_age": rng.randrange(60, 100),
-                        "page_size": 20,
                     }
                 response = await http.get(
-                    "/api/v1/households", params=params, headers=auth["steward"]
+                    "/api/v1/households",
+                    params={**params, "page_size": 20},
+                    headers=auth["steward"],
                 )
                 ok = response.status_code == 200
             elif kind == "household_read":
@@ -382,6 +404,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/solidarity-load"))
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="Also seed programmes, payments and linked lists (slow at 1M; run it once)",
+    )
     args = parser.parse_args()
     duration = args.duration or (1800.0 if args.soak else 120.0)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -397,7 +424,7 @@ def main() -> None:
     url = ensure_database(args.database_url)
     env["SOLIDARITY_DATABASE_URL"] = url
     os.environ["SOLIDARITY_DATABASE_URL"] = url
-    built = build(url, args.workdir, args.households)
+    built = build(url, args.workdir, args.households, seed=args.seed)
     if args.build_only:
         print(json.dumps(built, indent=2))
         return
@@ -415,7 +442,7 @@ def main() -> None:
     try:
         for _ in range(600):
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=30).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
