@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         default="email", description="ID token claim equal to the local username (email or sub)"
     )
     oidc_provider_name: str = Field(default="single sign-on")
+    max_concurrent_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests let into the app at once, the rest queue (default: half the "
+        "database connection pool, see docs/operations.md)",
+    )
 
     @field_validator("database_url")
     @classmethod

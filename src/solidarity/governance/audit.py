@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from solidarity.db.base import utcnow
@@ -72,6 +73,9 @@ def record(
 ) -> AuditEntry:
     """Append an entry to the trail in the caller's unit of work.
 
+    The entry is chained (sequence, previous hash, hash) when the unit of work
+    commits, and dropped if it rolls back.
+
     Args:
         session: The unit of work; the entry is kept only if it commits.
         actor: Who acted (a username, a client id, ``system``).
@@ -83,12 +87,7 @@ def record(
         client_address: Where the request came from.
         at: When (default: now, UTC).
     """
-    repo = AuditRepository(session)
-    repo.lock_head()
-    head = repo.head()
-    sequence, previous = (head[0] + 1, head[1]) if head else (1, GENESIS)
     entry = AuditEntry(
-        sequence=sequence,
         at=(at or utcnow()).astimezone(UTC),
         actor=actor[:128],
         client_address=client_address,
@@ -97,10 +96,43 @@ def record(
         object_id=None if object_id is None else str(object_id),
         purpose=purpose,
         details=_plain(details),
-        previous_hash=previous,
     )
-    entry.hash = entry_hash(entry, previous)
-    return repo.add(entry)
+    session.info.setdefault(_PENDING, []).append(entry)
+    return entry
+
+
+#: Entries recorded in a session and chained when it commits.
+_PENDING = "solidarity.audit.pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending(session: Session) -> None:
+    """Chain the session's new entries right before it commits.
+
+    Appends are serialised (an advisory lock on PostgreSQL, the single writer on
+    SQLite) from reading the head to the commit. Taking that lock here rather than
+    when the entry is recorded keeps the serialised stretch to a few statements:
+    measured with 50 concurrent users, requests queued on it while other requests
+    did their reads, filtering and signing inside it.
+    """
+    pending: list[AuditEntry] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    repo = AuditRepository(session)
+    repo.lock_head()
+    head = repo.head()
+    sequence, previous = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    for entry in pending:
+        entry.sequence = sequence
+        entry.previous_hash = previous
+        entry.hash = entry_hash(entry, previous)
+        repo.add(entry)
+        sequence, previous = sequence + 1, entry.hash
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def record_for(

@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 
 from solidarity.db.base import utcnow
 from solidarity.db.engine import unit_of_work
+from solidarity.db.storage_full import STORAGE_FULL_MESSAGE, is_storage_full
 from solidarity.jobs.repository import JobRepository
 from solidarity.jobs.schedule import Schedule, enqueue_due
 from solidarity.jobs.service import Clock, JobCancelled, JobContext, handler_for
@@ -218,8 +219,7 @@ class Worker:
         except JobCancelled as exc:
             self._stopped(ctx, str(exc))
         except Exception as exc:
-            ctx.log("".join(traceback.format_exception(exc)))
-            self._finish(ctx, status="failed", error=f"{type(exc).__name__}: {exc}")
+            self._failed(ctx, exc)
         else:
             self._finish(
                 ctx, status="succeeded", result=_json_safe(result), progress=1.0, message="done"
@@ -228,6 +228,20 @@ class Worker:
             beat_stop.set()
             beat.join()
             REQUEST_ID.reset(request_token)
+
+    def _failed(self, ctx: JobContext, exc: Exception) -> None:
+        # A full disk gets a message an operator can act on; the details go to the log.
+        full = is_storage_full(exc)
+        error = STORAGE_FULL_MESSAGE if full else f"{type(exc).__name__}: {exc}"
+        try:
+            ctx.log("".join(traceback.format_exception(exc)))
+        except Exception:  # the log may not fit where the failure did not
+            logger.exception("could not write the log of job %s", ctx.job_id)
+        try:
+            extra = {"message": "failed: the database or its disk is full"} if full else {}
+            self._finish(ctx, status="failed", error=error, **extra)
+        except Exception:  # the database refuses even that: stale-job recovery retries it
+            logger.exception("could not record the failure of job %s: %s", ctx.job_id, error)
 
     def _stopped(self, ctx: JobContext, reason: str) -> None:
         with unit_of_work(self.engine) as session:

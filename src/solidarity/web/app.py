@@ -25,6 +25,7 @@ from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
 from solidarity.observability.database import install as install_observability
 from solidarity.web.api_docs import install as install_api_docs
+from solidarity.web.concurrency import ConcurrencyLimit, limit_for_engine
 from solidarity.web.deps import (
     audit_refusal,
     enforce_authentication,
@@ -144,6 +145,10 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     from solidarity.governance.sharing import AgreementFilter
 
     app.add_middleware(AgreementFilter)  # machine clients get only what agreements allow
+    app.add_middleware(
+        ConcurrencyLimit,
+        limit=limit_for_engine(app.state.engine, settings.max_concurrent_requests),
+    )
     redact_access_logs()
 
     @app.exception_handler(SolidarityError)
