@@ -5,6 +5,7 @@ on both databases."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from solidarity.coherence import plan
 from solidarity.coherence import service as diagnostics
@@ -132,3 +133,19 @@ def test_standard_referral_indicators_match_hand_counts(world: World) -> None:  
         }
         later = monitoring.compute(s, monitoring.indicator(s, "REFERRAL_SERVED"), date(2027, 6, 1))
         assert later.status == "not_computable"  # nothing sent in the 12 months to then
+
+
+def test_the_coherence_dashboard_shows_the_referral_figures(
+    world: World,  # noqa: F811
+    client_as: Any,
+) -> None:
+    _referrals(world)
+    analyst = client_as("analyst")
+    page = analyst.get("/coherence", params={"as_of": AS_OF.isoformat()})
+    assert page.status_code == 200, page.text
+    section = page.text.split('id="referrals-title"', 1)[1].split("</section>", 1)[0]
+    assert "Referrals sent</dt><dd>4</dd>" in section
+    assert "Median days to service</dt><dd>7.0</dd>" in section
+    analyst.cookies.set("solidarity_lang", "fr")
+    french = analyst.get("/coherence", params={"as_of": AS_OF.isoformat()})
+    assert "Orientations entre secteurs" in french.text

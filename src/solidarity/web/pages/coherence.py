@@ -77,6 +77,7 @@ def dashboard(
     fiscal = diagnostics.fiscal_of(ctx)
     journey = diagnostics.journey_of(ctx, None if group == "area" else group)
     policy = diagnostics.policy_map_of(ctx)
+    referrals = diagnostics.referrals_of(ctx)
     matrix = ctx.overlap.matrix().to_dicts()
     svgs = {
         "overlap": _chart(charts.overlap_heatmap, matrix) if matrix else None,
@@ -101,6 +102,7 @@ def dashboard(
         fiscal=fiscal,
         journey=journey,
         policy=policy,
+        referrals=referrals,
         institutions=institutions.institutional_map(session, on),
         scorecard=plan.get_assessment(session),
         board=_board(session, on),
