@@ -34,6 +34,8 @@ PUBLIC_ROUTES = {
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/api/v1/auth/oidc/login"),
     ("GET", "/api/v1/auth/oidc/callback"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
 }
 
 #: Routes whose permission is not wired yet (none: keep it that way).
