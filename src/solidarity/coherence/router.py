@@ -42,6 +42,7 @@ from solidarity.coherence.schemas import (
     TargetingOut,
 )
 from solidarity.governance.principal import Principal
+from solidarity.web.concurrency import IfMatch, tag, with_version
 from solidarity.web.deps import get_session, require
 
 # Use the coherence permissions once roles.yaml defines them; until then the
@@ -288,21 +289,29 @@ def list_actions(
 
 @router.post("/actions", status_code=201)
 def create_action(
-    body: ActionIn, session: Session = Depends(get_session), p: Principal = Depends(require(MANAGE))
+    body: ActionIn,
+    response: Response,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require(MANAGE)),
 ) -> ActionOut:
-    """Add an action to the plan."""
-    return plan.create_action(session, body, actor=p.username, as_of=date.today())
+    """Add an action to the plan (``ETag``: its version)."""
+    return tag(response, plan.create_action(session, body, actor=p.username, as_of=date.today()))
 
 
 @router.patch("/actions/{code}")
 def update_action(
     code: str,
     body: ActionUpdate,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     p: Principal = Depends(require(MANAGE)),
 ) -> ActionOut:
-    """Change an action (naming the version read)."""
-    return plan.update_action(session, code, body, actor=p.username, as_of=date.today())
+    """Change an action; ``If-Match`` is the ETag (version) read (optimistic locking)."""
+    done = plan.update_action(
+        session, code, with_version(body, expected), actor=p.username, as_of=date.today()
+    )
+    return tag(response, done)
 
 
 @router.post("/actions/{code}/notes")

@@ -398,7 +398,10 @@ class ActionUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     title: str | None = None
     description: str | None = None
     agency: str | None = None

@@ -23,6 +23,7 @@ from solidarity.errors import SolidarityError
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
 from solidarity.observability.database import install as install_observability
+from solidarity.web.concurrency import declare_preconditions
 from solidarity.web.deps import (
     enforce_authentication,
     get_engine_from_app,
@@ -95,7 +96,7 @@ def _declare_permissions(router: APIRouter) -> APIRouter:
             permission = route_permission(route)
             if permission is not None:
                 route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": permission}
-    return router
+    return declare_preconditions(router)
 
 
 def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> FastAPI:
