@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
 
+    # Per-client request rate limits (see docs/operations.md); high by default so that
+    # a busy office behind one account is not throttled: lower them for partners.
+    api_rate_per_minute: float = Field(
+        default=30_000, gt=0, description="REST API requests per minute per client"
+    )
+    api_burst: int = Field(default=1_000, ge=1, description="REST API requests allowed at once")
+    dci_rate_per_minute: float = Field(
+        default=6_000, gt=0, description="DCI requests per minute per client"
+    )
+    dci_burst: int = Field(default=500, ge=1, description="DCI requests allowed at once")
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:

@@ -268,12 +268,17 @@ def list_requests(
     code: str,
     status: str | None = None,
     batch: str | None = None,
+    limit: int = Query(default=500, ge=1, description="Capped by the deployment's page_size_max"),
+    offset: int = Query(default=0, ge=0),
     session: Session = Depends(get_session),
 ) -> list[RequestOut]:
-    """List enrolment and exit requests."""
+    """List enrolment and exit requests in id order, one page (``limit``, ``offset``)."""
     programme = _programme_in_scope(session, principal, code)
     _national(principal, "the request list")
-    found = ProgrammeRepository(session).requests(programme.id, status, batch)
+    size = min(limit, get_settings().page_size_max)
+    found = ProgrammeRepository(session).requests(
+        programme.id, status, batch, limit=size, offset=offset
+    )
     return [RequestOut.model_validate(r) for r in found]
 
 

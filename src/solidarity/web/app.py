@@ -32,6 +32,7 @@ from solidarity.web.deps import (
     public,
     route_permission,
 )
+from solidarity.web.limits import RequestLimits, enforce_rate_limit
 from solidarity.web.security import (
     BodySizeLimit,
     SecurityHeaders,
@@ -125,13 +126,14 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
         version=solidarity.__version__,
         description="Integrated social protection information system.",
         generate_unique_id_function=_operation_id,
-        dependencies=[Depends(enforce_authentication)],
+        dependencies=[Depends(enforce_rate_limit), Depends(enforce_authentication)],
     )
     app.state.engine = engine or get_engine()
     install_observability(app)
     app.state.keys = keys or KeyStore()
     app.state.login_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
+    app.state.request_limits = RequestLimits(settings)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
     redact_access_logs()
