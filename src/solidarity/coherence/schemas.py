@@ -140,7 +140,8 @@ class AgencyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=64)
+    # The same rule as governance's agency codes: a new code is registered there.
+    code: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
     kind: str = "ministry"
     mandate: str = ""

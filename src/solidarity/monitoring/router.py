@@ -133,7 +133,12 @@ def get_data_quality(
     )
 
 
-@router.get("/metrics", tags=["operations"])
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def get_metrics(
     request: Request,
     session: Session = Depends(get_session),

@@ -33,6 +33,7 @@ from solidarity.web.deps import (
     route_permission,
 )
 from solidarity.web.limits import RequestLimits, enforce_rate_limit
+from solidarity.web.openapi import install_openapi
 from solidarity.web.security import (
     BodySizeLimit,
     SecurityHeaders,
@@ -174,6 +175,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     # The web application's pages (each declares its permission like the API routes).
     install_pages(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    install_openapi(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     @public
