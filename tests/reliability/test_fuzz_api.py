@@ -6,7 +6,7 @@ and invalid). Each answer must not be a server error, must be documented and
 valid against the published schema, and every error must be RFC 9457 problem
 details; DCI answers must be DCI envelopes, errors in the DCI error structure.
 
-The normal run is bounded (``SOLIDARITY_FUZZ_MAX_EXAMPLES``, default 8 per
+The normal run is bounded (``SOLIDARITY_FUZZ_MAX_EXAMPLES``, default 3 per
 operation, deterministic) on SQLite; ``make fuzz`` raises it.
 """
 
@@ -38,14 +38,14 @@ from solidarity.web.app import create_app
 from tests.contracts.dci import envelope, search_message, validate
 from tests.integration.test_registry_builders import build_registry
 
-MAX_EXAMPLES = int(os.environ.get("SOLIDARITY_FUZZ_MAX_EXAMPLES", "8"))
+MAX_EXAMPLES = int(os.environ.get("SOLIDARITY_FUZZ_MAX_EXAMPLES", "3"))
 PROBLEM = "application/problem+json"
 CLIENT_ID = "fuzzer"
 
 FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
-    derandomize=MAX_EXAMPLES <= 8,  # the bounded run is the same on every machine
+    derandomize=MAX_EXAMPLES <= 3,  # the bounded run is the same on every machine
     suppress_health_check=list(HealthCheck),
     database=None,
 )

@@ -325,7 +325,18 @@ def add_action_note(
     return plan.add_note(session, code, body, actor=p.username, as_of=date.today())
 
 
-@router.get("/report", response_class=Response)
+@router.get(
+    "/report",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
 def get_report(
     ctx: diagnostics.Context = Depends(scope),
     format: Literal["html", "pdf"] = "html",
