@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export SOLIDARITY_DATABASE_URL ?= sqlite:///$(CURDIR)/$(DEMO_DIR)/solidarity.db
 
-.PHONY: demo test lint typecheck bench install install-dev clean audit
+.PHONY: demo test lint typecheck bench install install-dev clean audit fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,8 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+# A longer property-based fuzzing run of the REST API and DCI endpoints (FUZZ_EXAMPLES per operation).
+FUZZ_EXAMPLES ?= 200
+fuzz: install-dev
+	SOLIDARITY_FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/reliability/test_fuzz_api.py

@@ -104,6 +104,7 @@ def world(engine: Engine, client_as: Callable[..., TestClient]) -> dict[str, dic
                 "household_id": household,
                 "payload": {"household": {"roof": "tiles"}},
             },
+            headers={"If-Match": national.get(f"/api/v1/households/{household}").headers["etag"]},
         )
         assert created.status_code == 201, created.text
         requests[name] = str(created.json()["id"])

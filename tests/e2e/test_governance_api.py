@@ -145,7 +145,8 @@ def test_cookie_changes_need_the_csrf_token(
     assert wrong.status_code == 403
     assert officer.get(f"/api/v1/households/{reg.okello}").status_code == 200  # reads need none
     officer.headers["X-CSRF-Token"] = token
-    assert officer.post("/api/v1/change-requests", json=body).status_code == 422  # got through
+    through = officer.post("/api/v1/change-requests", json=body, headers={"If-Match": '"1"'})
+    assert through.status_code == 422  # got through
 
 
 def test_the_x_actor_header_is_not_trusted(anonymous: TestClient, reg: TinyRegistry) -> None:
@@ -318,6 +319,7 @@ def test_an_officer_sees_only_their_district(
     refused = officer.post(
         "/api/v1/change-requests",
         json={"kind": "update_fields", "household_id": reg.ali, "payload": {}},
+        headers={"If-Match": '"1"'},
     )
     assert refused.status_code == 404
     move = officer.post(
@@ -327,6 +329,7 @@ def test_an_officer_sees_only_their_district(
             "household_id": reg.okello,
             "payload": {"area_code": "R02"},
         },
+        headers={"If-Match": '"1"'},
     )
     assert move.status_code == 403
 
@@ -342,14 +345,17 @@ def test_a_supervisor_cannot_decide_requests_outside_their_area(
             "household_id": reg.ali,
             "payload": {"household": {"roof": "tiles"}},
         },
+        headers={"If-Match": '"1"'},
     ).json()
+    read = {"If-Match": f'"{request["version"]}"'}
     north = client_as("supervisor", "R01")
     assert north.get(f"/api/v1/change-requests/{request['id']}").status_code == 404
     assert north.get("/api/v1/change-requests").json()["total"] == 0
-    decided = north.post(f"/api/v1/change-requests/{request['id']}/approve")
+    decided = north.post(f"/api/v1/change-requests/{request['id']}/approve", headers=read)
     assert decided.status_code == 404
     south = client_as("supervisor", "R02")
-    assert south.post(f"/api/v1/change-requests/{request['id']}/approve").status_code == 200
+    approved = south.post(f"/api/v1/change-requests/{request['id']}/approve", headers=read)
+    assert approved.status_code == 200
 
 
 def test_field_permissions_hide_identifiers_contact_and_health(
@@ -529,6 +535,7 @@ def test_change_request_payloads_follow_field_permissions(
                 "identifiers": [{"id_type": "birth_certificate", "value": "BC-2025-77"}],
             },
         },
+        headers={"If-Match": '"1"'},
     )
     assert created.status_code == 201, created.text
     request_id = created.json()["id"]

@@ -60,14 +60,21 @@ def test_grievance_workflow_and_refusals_over_the_api(
     assert made.status_code == 201, made.text
     g = made.json()
     wrong = officer.post(
-        f"/api/v1/grievances/{g['id']}/resolve", json={"version": g["version"], "resolution": "x"}
+        f"/api/v1/grievances/{g['id']}/resolve",
+        json={"resolution": "x"},
+        headers={"If-Match": f'"{g["version"]}"'},
     )
     assert wrong.status_code == 409
     assert "received" in wrong.json()["detail"] and wrong.json()["allowed"] == ["acknowledge"]
-    stale = officer.post(f"/api/v1/grievances/{g['id']}/acknowledge", json={"version": 99})
+    url = f"/api/v1/grievances/{g['id']}"
+    assert officer.post(f"{url}/acknowledge", json={}).status_code == 428
+    stale = officer.post(f"{url}/acknowledge", json={}, headers={"If-Match": '"99"'})
     assert stale.status_code == 412
-    done = officer.post(f"/api/v1/grievances/{g['id']}/acknowledge", json={"version": g["version"]})
+    read = officer.get(url)
+    assert read.headers["etag"] == f'"{g["version"]}"'
+    done = officer.post(f"{url}/acknowledge", json={}, headers={"If-Match": read.headers["etag"]})
     assert done.status_code == 200 and done.json()["status"] == "acknowledged"
+    assert done.headers["etag"] == f'"{done.json()["version"]}"' != read.headers["etag"]
     events = officer.get(f"/api/v1/grievances/{g['id']}/events").json()
     assert [e["action"] for e in events] == ["received", "acknowledge"]
     outside = client_as("registration_officer", "R02-D01", username="south")
@@ -143,15 +150,23 @@ def test_referral_across_two_agencies_over_the_api(
     assert listed["items"][0]["shared_record"]["given_name"] == "Grace"
     assert "family_name" not in listed["items"][0]["shared_record"]
     for action in ("receive", "accept", "serve"):
-        step = moe.post(f"/api/v1/referrals/{r['id']}/{action}", json={"version": r["version"]})
+        step = moe.post(
+            f"/api/v1/referrals/{r['id']}/{action}",
+            json={},
+            headers={"If-Match": f'"{r["version"]}"'},
+        )
         assert step.status_code == 200, step.text
         r = step.json()
     assert r["status"] == "served"
     assert (
-        moe.post(f"/api/v1/referrals/{r['id']}/close", json={"version": r["version"]}).status_code
+        moe.post(
+            f"/api/v1/referrals/{r['id']}/close", json={}, headers={"If-Match": f'"{r["version"]}"'}
+        ).status_code
         == 403
     )
-    closed = officer.post(f"/api/v1/referrals/{r['id']}/close", json={"version": r["version"]})
+    closed = officer.post(
+        f"/api/v1/referrals/{r['id']}/close", json={}, headers={"If-Match": f'"{r["version"]}"'}
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     # An agency without an agreement is refused before anything is looked up; one
     # with an agreement does not see another agency's referral.

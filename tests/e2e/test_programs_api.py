@@ -46,10 +46,15 @@ def test_programme_life_cycle_over_the_api(
         "/api/v1/programs", json={"code": "CG", "name": "Child grant", "ministry": "Social Affairs"}
     )
     assert made.status_code == 201, made.text
-    stale = client.patch("/api/v1/programs/CG", json={"version": 7, "name": "x"})
+    assert made.headers["etag"] == '"1"'
+    assert client.patch("/api/v1/programs/CG", json={"name": "x"}).status_code == 428
+    stale = client.patch("/api/v1/programs/CG", json={"name": "x"}, headers={"If-Match": '"7"'})
     assert stale.status_code == 412
-    renamed = client.patch("/api/v1/programs/CG", json={"version": 1, "budget_cap": 100000})
-    assert renamed.json()["version"] == 2
+    read = client.get("/api/v1/programs/CG").headers["etag"]
+    renamed = client.patch(
+        "/api/v1/programs/CG", json={"budget_cap": 100000}, headers={"If-Match": read}
+    )
+    assert renamed.json()["version"] == 2 and renamed.headers["etag"] == '"2"'
     bad = client.post(
         "/api/v1/programs/CG/rules",
         json={
@@ -92,11 +97,20 @@ def test_programme_life_cycle_over_the_api(
         )
         .json()
     )
-    computed = people("officer").post(f"/api/v1/programs/cycles/{cycle['id']}/entitlements").json()
+    at = {"If-Match": f'"{cycle["version"]}"'}
+    computed = (
+        people("officer").post(f"/api/v1/programs/cycles/{cycle['id']}/entitlements", headers=at)
+    ).json()
     assert computed["entitlement_count"] == 4 and computed["total_amount"] == 160
-    refused = people("officer").post(f"/api/v1/programs/cycles/{cycle['id']}/approve")
+    at = {"If-Match": f'"{computed["version"]}"'}
+    refused = people("officer").post(f"/api/v1/programs/cycles/{cycle['id']}/approve", headers=at)
     assert refused.status_code == 403
-    approved = people("boss").post(f"/api/v1/programs/cycles/{cycle['id']}/approve")
+    stale = people("boss").post(
+        f"/api/v1/programs/cycles/{cycle['id']}/approve",
+        headers={"If-Match": f'"{cycle["version"]}"'},
+    )
+    assert stale.status_code == 412
+    approved = people("boss").post(f"/api/v1/programs/cycles/{cycle['id']}/approve", headers=at)
     assert approved.json()["status"] == "approved"
     payroll = client.post(f"/api/v1/programs/cycles/{cycle['id']}/payroll").json()
     again = client.post(f"/api/v1/programs/cycles/{cycle['id']}/payroll").json()

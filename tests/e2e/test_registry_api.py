@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from solidarity.db.engine import unit_of_work
+from tests.etags import if_match
 from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 PROBLEM = "application/problem+json"
@@ -78,34 +79,38 @@ def test_search_and_detail(client: TestClient, reg: TinyRegistry) -> None:
 def test_change_request_lifecycle(
     client: TestClient, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
 ) -> None:
-    etag = client.get(f"/api/v1/households/{reg.okello}").headers["etag"].strip('"')
+    etag = client.get(f"/api/v1/households/{reg.okello}").headers["etag"]
     created = officer.post(
         "/api/v1/change-requests",
         json={
             "kind": "update_fields",
             "household_id": reg.okello,
-            "payload": {"household": {"roof": "tiles"}, "base_version": int(etag)},
+            "payload": {"household": {"roof": "tiles"}},
             "reason": "home visit",
         },
+        headers={"If-Match": etag},
     )
     assert created.status_code == 201, created.text
     request = created.json()
     assert (request["status"], request["requested_by"]) == ("submitted", "officer")
+    assert request["payload"]["base_version"] == int(etag.strip('"'))
+    assert created.headers["etag"] == f'"{request["version"]}"'
+    url = f"/api/v1/change-requests/{request['id']}"
 
-    own = officer.post(f"/api/v1/change-requests/{request['id']}/approve")
+    own = officer.post(f"{url}/approve", headers=if_match(client, url))
     assert own.status_code == 403
     assert own.headers["content-type"] == PROBLEM
     assert "maker-checker" in own.json()["detail"]
 
     approved = supervisor.post(
-        f"/api/v1/change-requests/{request['id']}/approve", json={"reason": "photo checked"}
+        f"{url}/approve", json={"reason": "photo checked"}, headers=if_match(client, url)
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "applied"
     assert approved.json()["result"]["household_version"] == 2
     assert approved.json()["applied_at"].endswith("Z")  # UTC on both databases
 
-    again = supervisor.post(f"/api/v1/change-requests/{request['id']}/approve")
+    again = supervisor.post(f"{url}/approve", headers=if_match(client, url))
     assert again.status_code == 409
     assert again.json()["status"] == 409
 
@@ -125,9 +130,12 @@ def test_change_request_lifecycle(
     )
 
 
-def test_stale_base_version_is_refused(
+def test_two_concurrent_updates_of_one_household_one_gets_412(
     client: TestClient, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
 ) -> None:
+    # Two officers read the household at the same version and each file a change.
+    household = f"/api/v1/households/{reg.mwangi}"
+    read_by_both = if_match(client, household)
     ids = []
     for roof in ("tiles", "concrete"):
         response = officer.post(
@@ -137,14 +145,53 @@ def test_stale_base_version_is_refused(
                 "household_id": reg.mwangi,
                 "payload": {"household": {"roof": roof}},
             },
+            headers=read_by_both,
         )
+        assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
-    assert supervisor.post(f"/api/v1/change-requests/{ids[0]}/approve").is_success
-    stale = supervisor.post(f"/api/v1/change-requests/{ids[1]}/approve")
+    first, second = (f"/api/v1/change-requests/{i}" for i in ids)
+    assert supervisor.post(f"{first}/approve", headers=if_match(client, first)).is_success
+    stale = supervisor.post(f"{second}/approve", headers=if_match(client, second))
     assert stale.status_code == 412
+    assert stale.headers["content-type"] == PROBLEM
     assert stale.json()["current_version"] == 2
-    assert client.get(f"/api/v1/households/{reg.mwangi}").json()["roof"] == "tiles"
-    assert client.get(f"/api/v1/change-requests/{ids[1]}").json()["status"] == "submitted"
+    assert client.get(household).json()["roof"] == "tiles"
+    assert client.get(second).json()["status"] == "submitted"
+
+    # Filing against the version both read is now refused at once.
+    late = officer.post(
+        "/api/v1/change-requests",
+        json={"kind": "update_fields", "household_id": reg.mwangi, "payload": {"household": {}}},
+        headers=read_by_both,
+    )
+    assert (late.status_code, late.json()["current_version"]) == (412, 2)
+
+
+def test_changes_without_or_with_a_bad_if_match_are_refused(
+    client: TestClient, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
+) -> None:
+    body = {"kind": "update_fields", "household_id": reg.okello, "payload": {"household": {}}}
+    missing = officer.post("/api/v1/change-requests", json=body)
+    assert (missing.status_code, missing.headers["content-type"]) == (428, PROBLEM)
+    assert "If-Match" in missing.json()["detail"]
+    for bad in ('W/"1"', '"one"', '"1", "2"'):
+        refused = officer.post("/api/v1/change-requests", json=body, headers={"If-Match": bad})
+        assert (refused.status_code, refused.json()["status"]) == (412, 412), bad
+    disagree = {**body, "payload": {"household": {}, "base_version": 7}}
+    both = officer.post("/api/v1/change-requests", json=disagree, headers={"If-Match": '"1"'})
+    assert both.status_code == 422
+    assert both.json()["errors"][0]["field"] == "payload.base_version"
+
+    created = officer.post(
+        "/api/v1/change-requests",
+        json={**body, "payload": {"household": {"roof": "tiles"}}},
+        headers={"If-Match": '"1"'},
+    ).json()
+    url = f"/api/v1/change-requests/{created['id']}"
+    assert supervisor.post(f"{url}/approve").status_code == 428
+    assert supervisor.post(f"{url}/reject", json={"reason": "x"}).status_code == 428
+    assert supervisor.post(f"{url}/approve", headers={"If-Match": '"99"'}).status_code == 412
+    assert client.get(url).json()["status"] == "submitted"
 
 
 def test_reject_and_validation_problems(
@@ -157,6 +204,7 @@ def test_reject_and_validation_problems(
             "household_id": reg.ali,
             "payload": {"person_id": reg.amina, "removal_reason": "bored"},
         },
+        headers=if_match(client, f"/api/v1/households/{reg.ali}"),
     )
     assert invalid.status_code == 422
     assert invalid.headers["content-type"] == PROBLEM
@@ -166,11 +214,13 @@ def test_reject_and_validation_problems(
     created = officer.post(
         "/api/v1/change-requests",
         json={"kind": "move_household", "household_id": reg.ali, "payload": {"area_code": "R01"}},
+        headers=if_match(client, f"/api/v1/households/{reg.ali}"),
     ).json()
-    no_reason = supervisor.post(f"/api/v1/change-requests/{created['id']}/reject", json={})
+    url = f"/api/v1/change-requests/{created['id']}"
+    no_reason = supervisor.post(f"{url}/reject", json={}, headers=if_match(client, url))
     assert no_reason.status_code == 422
     rejected = supervisor.post(
-        f"/api/v1/change-requests/{created['id']}/reject", json={"reason": "address not verified"}
+        f"{url}/reject", json={"reason": "address not verified"}, headers=if_match(client, url)
     )
     assert rejected.json()["status"] == "rejected"
     assert rejected.json()["decision_reason"] == "address not verified"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import create_engine
 
 from solidarity.db.engine import make_engine
-from solidarity.web.concurrency import ConcurrencyLimit, limit_for_engine
+from solidarity.web.admission import ConcurrencyLimit, limit_for_engine
 
 
 def test_at_most_limit_requests_run_at_once_and_the_others_wait() -> None:

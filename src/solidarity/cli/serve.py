@@ -26,9 +26,24 @@ console = Console()
 
 
 def _configure_logging() -> None:
+    from solidarity.config import get_settings
     from solidarity.observability.logs import configure_json_logging
 
-    configure_json_logging(logging.INFO)
+    configure_json_logging(getattr(logging, get_settings().log_level, logging.INFO))
+
+
+def _checked_configuration() -> None:
+    """Refuse to start on bad settings: every bad one on its own line, exit code 2."""
+    from solidarity.config import ConfigurationError, validate_configuration
+
+    try:
+        validate_configuration()
+    except ConfigurationError as exc:
+        err = Console(stderr=True)
+        err.print(f"[bold red]Solidarity cannot start:[/] {len(exc.problems)} bad setting(s)")
+        for problem in exc.problems:
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 def serve(
@@ -39,6 +54,7 @@ def serve(
     """Serve the web pages and the API (run `solidarity worker` beside it for jobs)."""
     import uvicorn
 
+    _checked_configuration()
     console.print(f"Solidarity on http://{host}:{port}/ (API reference: /docs)")
     _configure_logging()
     uvicorn.run(
@@ -64,6 +80,7 @@ def worker(
     from solidarity.jobs.schedule import default_schedules
     from solidarity.jobs.worker import Worker
 
+    _checked_configuration()
     _configure_logging()
     runner = Worker(get_engine(), schedules=default_schedules())
     if once:

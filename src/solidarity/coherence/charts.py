@@ -24,10 +24,9 @@ def _altair() -> Any:
 
 
 def _svg(chart: Any) -> str:
-    import vl_convert as vlc
+    from solidarity.simulation.report import to_svg
 
-    svg: str = vlc.vegalite_to_svg(chart.to_json())
-    return svg
+    return to_svg(chart)  # one vl-convert call at a time per process
 
 
 def overlap_heatmap(matrix: Rows) -> str:

@@ -43,6 +43,7 @@ from solidarity.coherence.schemas import (
     TargetingOut,
 )
 from solidarity.governance.principal import Principal
+from solidarity.web.concurrency import IfMatch, tag, with_version
 from solidarity.web.deps import get_session, require
 
 # Use the coherence permissions once roles.yaml defines them; until then the
@@ -297,21 +298,29 @@ def list_actions(
 
 @router.post("/actions", status_code=201)
 def create_action(
-    body: ActionIn, session: Session = Depends(get_session), p: Principal = Depends(require(MANAGE))
+    body: ActionIn,
+    response: Response,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require(MANAGE)),
 ) -> ActionOut:
-    """Add an action to the plan."""
-    return plan.create_action(session, body, actor=p.username, as_of=date.today())
+    """Add an action to the plan (``ETag``: its version)."""
+    return tag(response, plan.create_action(session, body, actor=p.username, as_of=date.today()))
 
 
 @router.patch("/actions/{code}")
 def update_action(
     code: str,
     body: ActionUpdate,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     p: Principal = Depends(require(MANAGE)),
 ) -> ActionOut:
-    """Change an action (naming the version read)."""
-    return plan.update_action(session, code, body, actor=p.username, as_of=date.today())
+    """Change an action; ``If-Match`` is the ETag (version) read (optimistic locking)."""
+    done = plan.update_action(
+        session, code, with_version(body, expected), actor=p.username, as_of=date.today()
+    )
+    return tag(response, done)
 
 
 @router.post("/actions/{code}/notes")
@@ -325,7 +334,18 @@ def add_action_note(
     return plan.add_note(session, code, body, actor=p.username, as_of=date.today())
 
 
-@router.get("/report", response_class=Response)
+@router.get(
+    "/report",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
 def get_report(
     ctx: diagnostics.Context = Depends(scope),
     format: Literal["html", "pdf"] = "html",

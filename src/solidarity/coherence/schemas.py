@@ -154,7 +154,8 @@ class AgencyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=64)
+    # The same rule as governance's agency codes: a new code is registered there.
+    code: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
     kind: str = "ministry"
     mandate: str = ""
@@ -412,7 +413,10 @@ class ActionUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     title: str | None = None
     description: str | None = None
     agency: str | None = None

@@ -48,3 +48,23 @@ class VersionedMixin:
     """A row version for optimistic locking; SQLAlchemy checks it on every UPDATE."""
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+    def expect_version(self, expected: int | None, what: str) -> None:
+        """Refuse to change this record unless it is still at ``expected`` (``None``: no check).
+
+        Args:
+            expected: The version the caller read (an ``If-Match`` ETag, a CLI option).
+            what: The record in the user's words, e.g. ``"payment cycle 4"``.
+
+        Raises:
+            StaleVersionError: The record changed since the caller read it.
+        """
+        from solidarity.errors import StaleVersionError
+
+        if expected is not None and expected != self.version:
+            raise StaleVersionError(
+                f"{what} changed since you read it (you read version {expected}, "
+                f"it is now at version {self.version}): read it again and redo your change",
+                expected_version=expected,
+                current_version=self.version,
+            )

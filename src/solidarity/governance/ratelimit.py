@@ -1,7 +1,10 @@
-"""An in-process token bucket per key (client address and account) for sign-in and tokens.
+"""An in-process token bucket per key: sign-in and token attempts, and API requests per client.
 
+Sign-in and token requests are keyed by client address and account; API and DCI
+requests by machine client, user or address (see ``solidarity.web.limits``).
 One process, one set of buckets: behind several workers each has its own, which
-still bounds guessing; a shared store can replace it without changing callers.
+still bounds guessing and runaway clients; a shared store can replace it without
+changing callers.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ class RateLimiter:
         self._buckets: dict[tuple[str, ...], _Bucket] = {}
         self._lock = threading.Lock()
 
-    def hit(self, *key: str) -> None:
-        """Take one token for ``key``.
+    def hit(self, *key: str, what: str = "attempts") -> None:
+        """Take one token for ``key``; ``what`` names what is counted in the refusal.
 
         Raises:
             RateLimited: The bucket is empty; ``retry_after`` says when to try again.
@@ -55,5 +58,5 @@ class RateLimiter:
             bucket.updated = now
             if bucket.tokens < 1:
                 wait = math.ceil((1 - bucket.tokens) / self.rate)
-                raise RateLimited(f"too many attempts: try again in {wait} s", retry_after=wait)
+                raise RateLimited(f"too many {what}: try again in {wait} s", retry_after=wait)
             bucket.tokens -= 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,7 @@ from solidarity.grievances.schemas import (
     SuggestionOut,
     WorklistOut,
 )
+from solidarity.web.concurrency import IfMatch, tag, with_version
 from solidarity.web.deps import get_session, require
 
 READ = "grievances.read"
@@ -147,11 +148,12 @@ def escalate_grievances(
 @router.get("/grievances/{grievance_id}", tags=["grievances"])
 def get_grievance(
     grievance_id: int,
+    response: Response,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(READ)),
 ) -> GrievanceOut:
-    """One grievance (404 when outside the caller's view)."""
-    return grievances.get_grievance(session, principal, grievance_id)
+    """One grievance (404 when outside the caller's view; ``ETag``: its version)."""
+    return tag(response, grievances.get_grievance(session, principal, grievance_id))
 
 
 @router.get("/grievances/{grievance_id}/events", tags=["grievances"])
@@ -168,23 +170,33 @@ def list_grievance_events(
 def acknowledge_grievance(
     grievance_id: int,
     body: StepIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(MANAGE)),
 ) -> GrievanceOut:
     """Acknowledge receipt."""
-    return grievances.acknowledge(session, principal, grievance_id, body.version, body.note)
+    body = with_version(body, expected)
+    return tag(
+        response,
+        grievances.acknowledge(session, principal, grievance_id, body.version, body.note),
+    )
 
 
 @router.post("/grievances/{grievance_id}/assign", tags=["grievances"])
 def assign_grievance(
     grievance_id: int,
     body: AssignIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(MANAGE)),
 ) -> GrievanceOut:
     """Assign an investigator."""
-    return grievances.assign(
-        session, principal, grievance_id, body.assignee, body.version, body.note
+    body = with_version(body, expected)
+    return tag(
+        response,
+        grievances.assign(session, principal, grievance_id, body.assignee, body.version, body.note),
     )
 
 
@@ -192,44 +204,68 @@ def assign_grievance(
 def investigate_grievance(
     grievance_id: int,
     body: StepIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(MANAGE)),
 ) -> GrievanceOut:
     """Start the investigation."""
-    return grievances.investigate(session, principal, grievance_id, body.version, body.note)
+    body = with_version(body, expected)
+    return tag(
+        response,
+        grievances.investigate(session, principal, grievance_id, body.version, body.note),
+    )
 
 
 @router.post("/grievances/{grievance_id}/resolve", tags=["grievances"])
 def resolve_grievance(
     grievance_id: int,
     body: ResolveIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(MANAGE)),
 ) -> GrievanceOut:
     """Resolve with what was done."""
-    return grievances.resolve(session, principal, grievance_id, body.resolution, body.version)
+    body = with_version(body, expected)
+    return tag(
+        response,
+        grievances.resolve(session, principal, grievance_id, body.resolution, body.version),
+    )
 
 
 @router.post("/grievances/{grievance_id}/close", tags=["grievances"])
 def close_grievance(
     grievance_id: int,
     body: StepIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(MANAGE)),
 ) -> GrievanceOut:
     """Close a resolved grievance."""
-    return grievances.close(session, principal, grievance_id, body.version, body.note)
+    body = with_version(body, expected)
+    return tag(
+        response,
+        grievances.close(session, principal, grievance_id, body.version, body.note),
+    )
 
 
 @router.post("/grievances/{grievance_id}/appeal", tags=["grievances"])
 def appeal_grievance(
     grievance_id: int,
     body: StepIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(MANAGE)),
 ) -> GrievanceOut:
     """Appeal the resolution (one level up the escalation path)."""
-    return grievances.appeal(session, principal, grievance_id, body.version, body.note)
+    body = with_version(body, expected)
+    return tag(
+        response,
+        grievances.appeal(session, principal, grievance_id, body.version, body.note),
+    )
 
 
 @router.post("/grievances/{grievance_id}/actions/change-request", tags=["grievances"])
@@ -309,11 +345,12 @@ def get_needs_checklist(principal: Principal = Depends(require(CASES))) -> dict[
 @router.get("/cases/{case_id}", tags=["cases"])
 def get_case(
     case_id: int,
+    response: Response,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(CASES)),
 ) -> CaseOut:
-    """One case with its plan and notes."""
-    return cases.get_case(session, principal, case_id)
+    """One case with its plan and notes (``ETag``: the case version)."""
+    return tag(response, cases.get_case(session, principal, case_id))
 
 
 @router.get("/cases/{case_id}/events", tags=["cases"])
@@ -330,11 +367,13 @@ def list_case_events(
 def assess_case(
     case_id: int,
     body: AssessmentIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(CASES)),
 ) -> CaseOut:
-    """Score the needs checklist."""
-    return cases.assess(session, principal, case_id, body)
+    """Score the needs checklist (``If-Match``: the case's ETag)."""
+    return tag(response, cases.assess(session, principal, case_id, with_version(body, expected)))
 
 
 @router.post("/cases/{case_id}/plan", tags=["cases"])
@@ -353,11 +392,18 @@ def update_case_plan_item(
     case_id: int,
     item_id: int,
     body: PlanItemUpdate,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(CASES)),
 ) -> CaseOut:
-    """Mark a plan item done or dropped."""
-    return cases.update_plan_item(session, principal, case_id, item_id, body)
+    """Mark a plan item done or dropped.
+
+    ``If-Match`` is the plan item's version as read (``plan[].version`` of the case),
+    not the case's ETag; the answer is the case, whose items carry their new versions.
+    """
+    return cases.update_plan_item(
+        session, principal, case_id, item_id, with_version(body, expected)
+    )
 
 
 @router.post("/cases/{case_id}/notes", tags=["cases"])
@@ -375,22 +421,31 @@ def add_case_note(
 def review_case(
     case_id: int,
     body: CaseReviewIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(CASES)),
 ) -> CaseOut:
-    """Record a review and set the next review date."""
-    return cases.review(session, principal, case_id, body.version, body.next_review, body.note)
+    """Record a review and set the next review date (``If-Match``: the case's ETag)."""
+    body = with_version(body, expected)
+    return tag(
+        response,
+        cases.review(session, principal, case_id, body.version, body.next_review, body.note),
+    )
 
 
 @router.post("/cases/{case_id}/close", tags=["cases"])
 def close_case(
     case_id: int,
     body: CaseCloseIn,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(CASES)),
 ) -> CaseOut:
-    """Close a case with its reason."""
-    return cases.close_case(session, principal, case_id, body.version, body.reason)
+    """Close a case with its reason (``If-Match``: the case's ETag)."""
+    body = with_version(body, expected)
+    return tag(response, cases.close_case(session, principal, case_id, body.version, body.reason))
 
 
 # --- services and referrals ----------------------------------------------------------------
@@ -488,11 +543,12 @@ def suggest_referrals(
 @router.get("/referrals/{referral_id}", tags=["referrals"])
 def get_referral(
     referral_id: int,
+    response: Response,
     session: Session = Depends(get_session),
     principal: Principal = Depends(require(REFERRALS)),
 ) -> ReferralOut:
-    """One referral, to its sender or its receiving agency."""
-    return referrals.get_referral(session, principal, referral_id)
+    """One referral, to its sender or its receiving agency (``ETag``: its version)."""
+    return tag(response, referrals.get_referral(session, principal, referral_id))
 
 
 @router.get("/referrals/{referral_id}/events", tags=["referrals"])
@@ -509,10 +565,13 @@ def _step(action: str) -> Any:
     def endpoint(
         referral_id: int,
         body: ReferralStepIn,
+        response: Response,
+        expected: IfMatch,
         session: Session = Depends(get_session),
         principal: Principal = Depends(require(REFERRALS)),
     ) -> ReferralOut:
-        return referrals.step(
+        body = with_version(body, expected)
+        done = referrals.step(
             session,
             principal,
             referral_id,
@@ -521,11 +580,13 @@ def _step(action: str) -> Any:
             reason=body.reason,
             outcome=body.outcome,
         )
+        return tag(response, done)
 
     endpoint.__name__ = f"{action}_referral"
     endpoint.__doc__ = (
         f"The referral life-cycle: {action} "
-        f"({'the receiving agency' if action in referrals.RECEIVER_STEPS else 'the sender'})."
+        f"({'the receiving agency' if action in referrals.RECEIVER_STEPS else 'the sender'}; "
+        "``If-Match``: the referral's ETag)."
     )
     return endpoint
 

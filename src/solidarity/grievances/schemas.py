@@ -107,7 +107,10 @@ class GrievancePage(BaseModel):
 class StepIn(BaseModel):
     """A workflow step; ``version`` is the version the caller read."""
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     note: str | None = Field(None, max_length=10000)
 
 
@@ -220,7 +223,10 @@ class CaseIn(BaseModel):
 class AssessmentIn(BaseModel):
     """Scores of the needs checklist (item code to score)."""
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     scores: dict[str, int]
 
 
@@ -249,7 +255,10 @@ class PlanItemOut(PlanItemIn):
 class PlanItemUpdate(BaseModel):
     """Mark a plan item done or dropped."""
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     status: Literal["open", "done", "dropped"]
     outcome: str | None = None
 
@@ -274,14 +283,20 @@ class NoteOut(NoteIn):
 class CaseCloseIn(BaseModel):
     """Close a case."""
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class CaseReviewIn(BaseModel):
     """Record a review and set the next review date."""
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     next_review: date
     note: str | None = None
 
@@ -386,7 +401,10 @@ class ReferralIn(BaseModel):
 class ReferralStepIn(BaseModel):
     """A step of the referral life-cycle."""
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     reason: str | None = Field(None, max_length=2000)
     outcome: str | None = Field(None, max_length=2000)
 

@@ -132,10 +132,16 @@ class DciRoute(APIRoute):
                 error = as_dci_error(exc)
                 if error.status_code >= 500:
                     logger.exception("DCI request failed", exc_info=exc)
-                await run_in_threadpool(_record_refusal, request, error, exc)
+                if isinstance(exc, RateLimited):
+                    # A flood must not turn into a flood of audit writes: log it only.
+                    logger.warning("DCI request throttled: %s", request.url.path)
+                else:
+                    await run_in_threadpool(_record_refusal, request, error, exc)
                 headers = {}
                 if error.status_code == 401:
                     headers["WWW-Authenticate"] = 'Bearer realm="solidarity", error="invalid_token"'
+                if isinstance(exc, RateLimited):
+                    headers["Retry-After"] = str(exc.extra["retry_after"])
                 return JSONResponse(
                     error_body(error), status_code=error.status_code, headers=headers
                 )

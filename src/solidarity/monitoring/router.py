@@ -107,7 +107,18 @@ def get_monitoring_trends(
     return service.trends(session)
 
 
-@router.get(f"{PREFIX}/report")
+@router.get(
+    f"{PREFIX}/report",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
 def get_monitoring_report(
     format: Literal["html", "pdf"] = Query("html"),
     session: Session = Depends(get_session),
@@ -133,7 +144,12 @@ def get_data_quality(
     )
 
 
-@router.get("/metrics", tags=["operations"])
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def get_metrics(
     request: Request,
     session: Session = Depends(get_session),

@@ -147,15 +147,24 @@ class ProgrammeRepository:
         return self.session.get(EnrolmentRequest, request_id)
 
     def requests(
-        self, programme_id: int, status: str | None = None, batch: str | None = None
+        self,
+        programme_id: int,
+        status: str | None = None,
+        batch: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> Sequence[EnrolmentRequest]:
-        """Requests of a programme, optionally by status and batch."""
+        """Requests of a programme in id order, optionally by status and batch, one page."""
         query = select(EnrolmentRequest).where(EnrolmentRequest.programme_id == programme_id)
         if status is not None:
             query = query.where(EnrolmentRequest.status == status)
         if batch is not None:
             query = query.where(EnrolmentRequest.batch == batch)
-        return self.session.scalars(query.order_by(EnrolmentRequest.id)).all()
+        query = query.order_by(EnrolmentRequest.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return self.session.scalars(query).all()
 
     def pending_request(self, programme_id: int, household_id: int) -> EnrolmentRequest | None:
         """A pending request for a household, if one exists."""

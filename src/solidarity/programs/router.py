@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from solidarity.config import get_settings
@@ -39,6 +39,7 @@ from solidarity.programs.schemas import (
 )
 from solidarity.registry import service as registry
 from solidarity.rules import RuleError
+from solidarity.web.concurrency import IfMatch, tag, with_version
 from solidarity.web.deps import get_actor, get_session, require
 
 router = APIRouter(prefix="/api/v1/programs", tags=["programmes"])
@@ -100,20 +101,23 @@ def list_programmes(
 def create_programme(
     principal: Manager,
     data: ProgrammeIn,
+    response: Response,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> ProgrammeOut:
-    """Create a programme."""
+    """Create a programme (``ETag``: its version)."""
     _national(principal, "designing programmes")
-    return ProgrammeOut.model_validate(service.create_programme(session, data, actor))
+    return tag(
+        response, ProgrammeOut.model_validate(service.create_programme(session, data, actor))
+    )
 
 
 @router.get("/{code}", response_model=ProgrammeOut)
 def get_programme(
-    principal: Reader, code: str, session: Session = Depends(get_session)
+    principal: Reader, code: str, response: Response, session: Session = Depends(get_session)
 ) -> ProgrammeOut:
-    """Show a programme."""
-    return ProgrammeOut.model_validate(_programme_in_scope(session, principal, code))
+    """Show a programme (``ETag``: its version)."""
+    return tag(response, ProgrammeOut.model_validate(_programme_in_scope(session, principal, code)))
 
 
 @router.patch("/{code}", response_model=ProgrammeOut)
@@ -121,13 +125,16 @@ def update_programme(
     principal: Manager,
     code: str,
     data: ProgrammeUpdate,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> ProgrammeOut:
-    """Change a programme; ``version`` must be the version read (optimistic locking)."""
+    """Change a programme; ``If-Match`` must be the ETag read (optimistic locking)."""
     _programme_in_scope(session, principal, code)
     _national(principal, "designing programmes")
-    return ProgrammeOut.model_validate(service.update_programme(session, code, data, actor))
+    done = service.update_programme(session, code, with_version(data, expected), actor)
+    return tag(response, ProgrammeOut.model_validate(done))
 
 
 @router.get("/{code}/rules", response_model=list[RuleVersionOut])
@@ -261,12 +268,17 @@ def list_requests(
     code: str,
     status: str | None = None,
     batch: str | None = None,
+    limit: int = Query(default=500, ge=1, description="Capped by the deployment's page_size_max"),
+    offset: int = Query(default=0, ge=0),
     session: Session = Depends(get_session),
 ) -> list[RequestOut]:
-    """List enrolment and exit requests."""
+    """List enrolment and exit requests in id order, one page (``limit``, ``offset``)."""
     programme = _programme_in_scope(session, principal, code)
     _national(principal, "the request list")
-    found = ProgrammeRepository(session).requests(programme.id, status, batch)
+    size = min(limit, get_settings().page_size_max)
+    found = ProgrammeRepository(session).requests(
+        programme.id, status, batch, limit=size, offset=offset
+    )
     return [RequestOut.model_validate(r) for r in found]
 
 
@@ -359,38 +371,43 @@ def create_cycle(
     principal: Manager,
     code: str,
     data: CycleIn,
+    response: Response,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> CycleOut:
-    """Open a payment cycle."""
+    """Open a payment cycle (``ETag``: its version)."""
     programme = _programme_in_scope(session, principal, code)
     _national(principal, "payment cycles")
     cycle = payments.create_cycle(
         session, programme, data.period, data.window_start, data.window_end, actor
     )
-    return CycleOut.model_validate(cycle)
+    return tag(response, CycleOut.model_validate(cycle))
 
 
 @router.get("/cycles/{cycle_id}", response_model=CycleOut)
 def get_cycle(
-    principal: Reader, cycle_id: int, session: Session = Depends(get_session)
+    principal: Reader, cycle_id: int, response: Response, session: Session = Depends(get_session)
 ) -> CycleOut:
-    """Show a payment cycle."""
+    """Show a payment cycle (``ETag``: its version)."""
     _cycle_in_scope(session, principal, cycle_id)
-    return CycleOut.model_validate(payments.get_cycle(session, cycle_id))
+    return tag(response, CycleOut.model_validate(payments.get_cycle(session, cycle_id)))
 
 
 @router.post("/cycles/{cycle_id}/entitlements", response_model=CycleOut)
 def compute_entitlements(
     principal: Manager,
     cycle_id: int,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> CycleOut:
-    """Compute (or recompute before approval) the cycle's entitlements."""
+    """Compute (or recompute before approval) the cycle's entitlements (``If-Match``)."""
     _cycle_in_scope(session, principal, cycle_id)
-    cycle = payments.compute_entitlements(session, payments.get_cycle(session, cycle_id), actor)
-    return CycleOut.model_validate(cycle)
+    cycle = payments.get_cycle(session, cycle_id)
+    cycle.expect_version(expected, f"payment cycle {cycle_id}")
+    cycle = payments.compute_entitlements(session, cycle, actor)
+    return tag(response, CycleOut.model_validate(cycle))
 
 
 @router.post("/cycles/{cycle_id}/entitlements/job", response_model=JobAccepted, status_code=202)
@@ -416,13 +433,17 @@ def compute_entitlements_job(
 def approve_cycle(
     principal: Approver,
     cycle_id: int,
+    response: Response,
+    expected: IfMatch,
     session: Session = Depends(get_session),
     actor: str = Depends(get_actor),
 ) -> CycleOut:
-    """Approve the entitlements (not by whoever computed them)."""
+    """Approve the entitlements (not by whoever computed them; ``If-Match``: the ETag read)."""
     _cycle_in_scope(session, principal, cycle_id)
-    cycle = payments.approve_cycle(session, payments.get_cycle(session, cycle_id), actor)
-    return CycleOut.model_validate(cycle)
+    cycle = payments.get_cycle(session, cycle_id)
+    cycle.expect_version(expected, f"payment cycle {cycle_id}")
+    cycle = payments.approve_cycle(session, cycle, actor)
+    return tag(response, CycleOut.model_validate(cycle))
 
 
 @router.post("/cycles/{cycle_id}/payroll", response_model=PayrollOut)

@@ -57,7 +57,10 @@ class ProgrammeUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int
+    version: int = Field(
+        default=0,
+        description="Deprecated over the API: send the ETag you read as If-Match instead",
+    )
     name: str | None = None
     ministry: str | None = None
     instrument: Instrument | None = None

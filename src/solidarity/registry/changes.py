@@ -698,10 +698,13 @@ def create_change_request(
     return request
 
 
-def _submitted(session: Session, change_request_id: int, actor: str) -> ChangeRequest:
+def _submitted(
+    session: Session, change_request_id: int, actor: str, expected_version: int | None
+) -> ChangeRequest:
     request = ChangeRequestRepository(session).get(change_request_id)
     if request is None:
         raise NotFoundError(f"change request {change_request_id} not found")
+    request.expect_version(expected_version, f"change request {change_request_id}")
     if request.status != "submitted":
         raise ConflictError(
             f"change request {change_request_id} is {request.status}; "
@@ -767,18 +770,26 @@ def apply_change_request(session: Session, request: ChangeRequest, *, actor: str
 
 
 def approve_change_request(
-    session: Session, change_request_id: int, *, actor: str, reason: str | None = None
+    session: Session,
+    change_request_id: int,
+    *,
+    actor: str,
+    reason: str | None = None,
+    expected_version: int | None = None,
 ) -> ChangeRequest:
     """Approve a submitted request and apply it in the same unit of work.
+
+    ``expected_version`` is the request's version the approver read (``None``: not checked).
 
     Raises:
         NotFoundError: No such request.
         ConflictError: The request is not submitted, or applying it would break the registry.
         PermissionDenied: ``actor`` filed the request (maker-checker).
-        StaleVersionError: The household changed since the request was validated.
+        StaleVersionError: The household changed since the request was validated, or
+            the request is no longer at ``expected_version``.
         ValidationFailed: The request no longer fits the registry.
     """
-    request = _submitted(session, change_request_id, actor)
+    request = _submitted(session, change_request_id, actor, expected_version)
     request.status = "approved"
     request.decided_by = actor
     request.decided_at = utcnow()
@@ -788,7 +799,12 @@ def approve_change_request(
 
 
 def reject_change_request(
-    session: Session, change_request_id: int, *, actor: str, reason: str
+    session: Session,
+    change_request_id: int,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
 ) -> ChangeRequest:
     """Reject a submitted request with a reason; the registry is untouched.
 
@@ -796,13 +812,14 @@ def reject_change_request(
         NotFoundError: No such request.
         ConflictError: The request is not submitted.
         PermissionDenied: ``actor`` filed the request (maker-checker).
+        StaleVersionError: The request is no longer at ``expected_version``.
         ValidationFailed: No reason was given.
     """
     if not reason or not reason.strip():
         raise ValidationFailed(
             "a rejection needs a reason", [{"field": "reason", "message": "is required"}]
         )
-    request = _submitted(session, change_request_id, actor)
+    request = _submitted(session, change_request_id, actor, expected_version)
     request.status = "rejected"
     request.decided_by = actor
     request.decided_at = utcnow()

@@ -412,6 +412,7 @@ def _print_change_request(request: object) -> None:
         f"[bold]Change request {out.id}[/] {out.kind} on household {out.household_id}: "
         f"[bold]{out.status}[/] (requested by {out.requested_by}"
         + (f", decided by {out.decided_by})" if out.decided_by else ")")
+        + f", version {out.version}"
     )
     console.print(f"payload: {json.dumps(out.payload, default=str)}")
     if out.decision_reason:
@@ -434,8 +435,17 @@ def change_request_create(
     ),
     person_id: int | None = typer.Option(None, "--person", help="Person id the change is about"),
     reason: str | None = typer.Option(None, help="Why the change is requested"),
+    expected_version: int | None = typer.Option(
+        None,
+        "--expected-version",
+        help="The household version you read (`household show`); refused if it changed since",
+    ),
 ) -> None:
-    """File a change request; it is validated now and refused with the errors if invalid."""
+    """File a change request; it is validated now and refused with the errors if invalid.
+
+    Without ``--expected-version`` the request is prepared against the household as it
+    is now; either way it is applied only if the household has not changed meanwhile.
+    """
     import json
 
     from solidarity.errors import ValidationFailed
@@ -457,6 +467,8 @@ def change_request_create(
         payload.update(_payload_from_sets(kind, sets, person_id))
     else:
         payload = _payload_from_sets(kind, sets, person_id)
+    if expected_version is not None:
+        payload["base_version"] = expected_version
     with unit_of_work() as session:
         request = changes.create_change_request(
             session,
@@ -475,13 +487,20 @@ def change_request_approve(
     change_request_id: int = typer.Argument(..., help="Change request id"),
     actor: str = typer.Option(..., "--actor", help="Who approves (not the requester)"),
     reason: str | None = typer.Option(None, help="Why it is approved"),
+    expected_version: int | None = typer.Option(
+        None, "--expected-version", help="The request's version you read; refused if it changed"
+    ),
 ) -> None:
     """Approve a submitted change request and apply it."""
     from solidarity.registry import changes
 
     with unit_of_work() as session:
         request = changes.approve_change_request(
-            session, change_request_id, actor=actor, reason=reason
+            session,
+            change_request_id,
+            actor=actor,
+            reason=reason,
+            expected_version=expected_version,
         )
         _print_change_request(request)
 
@@ -492,13 +511,20 @@ def change_request_reject(
     change_request_id: int = typer.Argument(..., help="Change request id"),
     reason: str = typer.Option(..., "--reason", help="Why it is rejected"),
     actor: str = typer.Option(..., "--actor", help="Who rejects (not the requester)"),
+    expected_version: int | None = typer.Option(
+        None, "--expected-version", help="The request's version you read; refused if it changed"
+    ),
 ) -> None:
     """Reject a submitted change request with a reason."""
     from solidarity.registry import changes
 
     with unit_of_work() as session:
         request = changes.reject_change_request(
-            session, change_request_id, actor=actor, reason=reason
+            session,
+            change_request_id,
+            actor=actor,
+            reason=reason,
+            expected_version=expected_version,
         )
         _print_change_request(request)
 

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from sqlalchemy.orm import Session
 
+from solidarity.errors import ValidationFailed
 from solidarity.governance import audit
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.principal import Principal
@@ -33,6 +34,7 @@ from solidarity.registry.schemas import (
     PersonOut,
     RegistrySearch,
 )
+from solidarity.web.concurrency import IfMatch, tag
 from solidarity.web.deps import get_keys, get_session, require
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -106,8 +108,8 @@ def get_household(
 ) -> HouseholdOut:
     """Read a household with its active members and identifiers, now or as of a moment.
 
-    The ``ETag`` header carries the household version; pass it as ``payload.base_version``
-    of a change request to have the request refused if the household changed meanwhile.
+    The ``ETag`` header carries the household version; send it as ``If-Match`` when
+    filing a change request, which is refused (412) if the household changed meanwhile.
     """
     household = service.get_household(session, household_id, as_of, reader.area_paths)
     audit.record_for(
@@ -118,7 +120,7 @@ def get_household(
         household_id,
         details={"as_of": as_of, "persons": [m.id for m in household.members]},
     )
-    response.headers["ETag"] = f'"{household.version}"'
+    tag(response, household)
     return Disclosure(reader, keys.pseudonym_key()).household(household)
 
 
@@ -162,12 +164,14 @@ def get_person(
     session: SessionDep,
     reader: Reader,
     keys: KeysDep,
+    response: Response,
     person_id: Annotated[int, Path(ge=1)],
     as_of: AsOf = None,
 ) -> PersonOut:
-    """Read a person with the identifiers valid now or as of a moment."""
+    """Read a person with the identifiers valid now or as of a moment (``ETag``: its version)."""
     person = service.get_person(session, person_id, as_of, reader.area_paths)
     audit.record_for(session, reader, "person.read", "person", person_id, {"as_of": as_of})
+    tag(response, person)
     return Disclosure(reader, keys.pseudonym_key()).person(person)
 
 
@@ -202,17 +206,33 @@ def list_change_requests(
     responses={
         **PROBLEMS,
         409: {"description": "The household is not active"},
-        412: {"description": "payload.base_version is not the current household version"},
     },
 )
 def create_change_request(
-    session: SessionDep, writer: Writer, keys: KeysDep, body: ChangeRequestIn
+    session: SessionDep,
+    writer: Writer,
+    keys: KeysDep,
+    body: ChangeRequestIn,
+    response: Response,
+    household_version: IfMatch,
 ) -> ChangeRequestOut:
     """File a change request; it is validated now and refused with the errors if invalid.
 
-    The household (and a merged one) must lie in the caller's areas, and a move or
-    split may only go to an area of the caller's.
+    ``If-Match`` carries the household's ETag as read: the request is refused (412)
+    if the household changed since, and it is applied only if it still has not
+    changed when approved. The household (and a merged one) must lie in the
+    caller's areas, and a move or split may only go to an area of the caller's.
+    The answer's ``ETag`` is the change request's own version.
     """
+    payload = dict(body.payload)
+    stated = payload.get("base_version", household_version)
+    if stated != household_version:
+        raise ValidationFailed(
+            f"payload.base_version {stated!r} and If-Match {household_version} disagree: "
+            "send the household's ETag as If-Match only",
+            [{"field": "payload.base_version", "message": "disagrees with If-Match"}],
+        )
+    payload["base_version"] = household_version
     scope = writer.area_paths
     service.require_household_in_scope(session, body.household_id, scope)
     absorbed = body.payload.get("absorbed_household_id")
@@ -223,7 +243,7 @@ def create_change_request(
         session,
         kind=body.kind,
         household_id=body.household_id,
-        payload=body.payload,
+        payload=payload,
         actor=writer.username,
         reason=body.reason,
     )
@@ -236,7 +256,7 @@ def create_change_request(
         {"kind": body.kind, "household_id": body.household_id},
     )
     shown = Disclosure(writer, keys.pseudonym_key())
-    return shown.change_request(ChangeRequestOut.model_validate(request))
+    return shown.change_request(tag(response, ChangeRequestOut.model_validate(request)))
 
 
 @router.get(
@@ -249,19 +269,19 @@ def get_change_request(
     session: SessionDep,
     reader: Reader,
     keys: KeysDep,
+    response: Response,
     change_request_id: Annotated[int, Path(ge=1)],
 ) -> ChangeRequestOut:
-    """Read a change request with its validation, decision and result."""
+    """Read a change request with its validation, decision and result (``ETag``: its version)."""
     request = changes.get_change_request(session, change_request_id, reader.area_paths)
     shown = Disclosure(reader, keys.pseudonym_key())
-    return shown.change_request(ChangeRequestOut.model_validate(request))
+    return shown.change_request(tag(response, ChangeRequestOut.model_validate(request)))
 
 
 DECISION_PROBLEMS: dict[int | str, dict[str, str]] = {
     **PROBLEMS,
     403: {"description": "The requester cannot decide their own request (maker-checker)"},
     409: {"description": "The request is not submitted, or applying it would break a rule"},
-    412: {"description": "The household changed since the request was validated"},
 }
 
 
@@ -275,13 +295,24 @@ def approve_change_request(
     session: SessionDep,
     approver: Approver,
     keys: KeysDep,
+    response: Response,
+    expected: IfMatch,
     change_request_id: Annotated[int, Path(ge=1)],
     body: DecisionIn | None = None,
 ) -> ChangeRequestOut:
-    """Approve a submitted change request and apply it at once."""
+    """Approve a submitted change request and apply it at once.
+
+    ``If-Match`` is the change request's ETag; 412 also when the household changed
+    since the request was filed (two requests prepared against one version cannot
+    both apply).
+    """
     changes.get_change_request(session, change_request_id, approver.area_paths)
     request = changes.approve_change_request(
-        session, change_request_id, actor=approver.username, reason=body.reason if body else None
+        session,
+        change_request_id,
+        actor=approver.username,
+        reason=body.reason if body else None,
+        expected_version=expected,
     )
     audit.record_for(
         session,
@@ -292,7 +323,7 @@ def approve_change_request(
         {"household_id": request.household_id, "result": request.result},
     )
     shown = Disclosure(approver, keys.pseudonym_key())
-    return shown.change_request(ChangeRequestOut.model_validate(request))
+    return shown.change_request(tag(response, ChangeRequestOut.model_validate(request)))
 
 
 @router.post(
@@ -305,16 +336,22 @@ def reject_change_request(
     session: SessionDep,
     approver: Approver,
     keys: KeysDep,
+    response: Response,
+    expected: IfMatch,
     change_request_id: Annotated[int, Path(ge=1)],
     body: DecisionIn,
 ) -> ChangeRequestOut:
-    """Reject a submitted change request; a reason is required."""
+    """Reject a submitted change request; a reason is required (``If-Match``: its ETag)."""
     changes.get_change_request(session, change_request_id, approver.area_paths)
     request = changes.reject_change_request(
-        session, change_request_id, actor=approver.username, reason=body.reason or ""
+        session,
+        change_request_id,
+        actor=approver.username,
+        reason=body.reason or "",
+        expected_version=expected,
     )
     audit.record_for(
         session, approver, "change_request.rejected", "change_request", change_request_id
     )
     shown = Disclosure(approver, keys.pseudonym_key())
-    return shown.change_request(ChangeRequestOut.model_validate(request))
+    return shown.change_request(tag(response, ChangeRequestOut.model_validate(request)))

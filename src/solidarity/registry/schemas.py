@@ -338,6 +338,7 @@ class ChangeRequestOut(BaseModel):
     applied_at: datetime | None = None
     validation_errors: list[dict[str, Any]] | None = None
     result: dict[str, Any] | None = None
+    version: int = Field(default=1, description="Row version; send it back as If-Match")
 
     @field_validator("created_at", "decided_at", "applied_at")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -118,6 +119,10 @@ _TERMINAL_WORDS = {
 }
 
 
+#: The longest number literal a rule may hold (digits, point and exponent).
+MAX_NUMBER_LENGTH = 64
+
+
 def _unquote(text: str, token: Token) -> str:
     body = text[1:-1]
     out: list[str] = []
@@ -151,7 +156,18 @@ def _pos(item: Token | Node) -> dict[str, Any]:
 class _ToNodes(Transformer[Token, Node]):
     def number(self, tok: Token) -> Literal:
         text = str(tok)
+        if len(text) > MAX_NUMBER_LENGTH:  # int() refuses thousands of digits; no rule needs them
+            raise RuleSyntaxError(
+                f"a number of {len(text)} characters is too long (at most {MAX_NUMBER_LENGTH})",
+                line=tok.line,
+                column=tok.column,
+                token=text[:20] + "...",
+            )
         value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RuleSyntaxError(
+                f"the number {text} is too large", line=tok.line, column=tok.column, token=text
+            )
         return Literal(value, **_pos(tok))
 
     def string(self, tok: Token) -> Literal:

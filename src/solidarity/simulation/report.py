@@ -7,6 +7,7 @@ the PDF is WeasyPrint from the same HTML, like the coherence report.
 from __future__ import annotations
 
 import html
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,17 @@ def altair_module() -> Any:
     return alt
 
 
+#: One chart at a time per process: vl-convert runs a JavaScript engine per call, and
+#: overlapping report requests multiplied its memory (a fuzzing run saw the process abort).
+CHART_LOCK = threading.Lock()
+
+
 def to_svg(chart: Any) -> str:
     import vl_convert as vlc
 
-    svg: str = vlc.vegalite_to_svg(chart.to_json())
+    spec = chart.to_json()
+    with CHART_LOCK:
+        svg: str = vlc.vegalite_to_svg(spec)
     return svg
 
 

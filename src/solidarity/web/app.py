@@ -24,8 +24,9 @@ from solidarity.errors import SolidarityError
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.ratelimit import RateLimiter
 from solidarity.observability.database import install as install_observability
+from solidarity.web.admission import ConcurrencyLimit, limit_for_engine
 from solidarity.web.api_docs import install as install_api_docs
-from solidarity.web.concurrency import ConcurrencyLimit, limit_for_engine
+from solidarity.web.concurrency import declare_preconditions
 from solidarity.web.deps import (
     audit_refusal,
     enforce_authentication,
@@ -35,6 +36,8 @@ from solidarity.web.deps import (
     public,
     route_permission,
 )
+from solidarity.web.limits import RequestLimits, enforce_rate_limit
+from solidarity.web.openapi import install_openapi
 from solidarity.web.security import (
     BodySizeLimit,
     SecurityHeaders,
@@ -99,7 +102,7 @@ def _declare_permissions(router: APIRouter) -> APIRouter:
             permission = route_permission(route)
             if permission is not None:
                 route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": permission}
-    return router
+    return declare_preconditions(router)
 
 
 def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> FastAPI:
@@ -129,7 +132,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
         version=solidarity.__version__,
         description="Integrated social protection information system.",
         generate_unique_id_function=_operation_id,
-        dependencies=[Depends(enforce_authentication)],
+        dependencies=[Depends(enforce_rate_limit), Depends(enforce_authentication)],
         docs_url=None,
         redoc_url=None,
     )
@@ -140,6 +143,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     app.state.published_keys = [lambda: app_message_key(app).jwks()]
     app.state.login_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
     app.state.token_limiter = RateLimiter(settings.login_rate_per_minute, settings.login_burst)
+    app.state.request_limits = RequestLimits(settings)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     app.add_middleware(SecurityHeaders, hsts=lambda: get_settings().hsts)
     from solidarity.governance.sharing import AgreementFilter
@@ -192,6 +196,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     # The web application's pages (each declares its permission like the API routes).
     install_pages(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    install_openapi(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     @public

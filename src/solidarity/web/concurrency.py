@@ -1,73 +1,165 @@
-"""Admission control: at most N requests inside the application at once, the rest wait.
+"""Optimistic locking over HTTP: versions travel as ``ETag`` and come back as ``If-Match``.
 
-Why: a request takes a database connection in its first dependency (the caller's
-authentication) and keeps it until the response, while its synchronous parts hop
-between threads of the thread pool (40 threads). With more requests in flight than
-the connection pool holds (PostgreSQL: 10 + 20 overflow; SQLite: 5 + 10), every
-pool thread can end up waiting for a connection that is held by a request waiting
-for a thread: nothing moves until the pool's 30 s checkout timeout fails them all
-with 500s. Measured with 50 concurrent users before this middleware existed.
-
-Letting at most half the pool's connections' worth of requests in (so even a
-request that opens a second unit of work, e.g. to log a refused DCI call, finds
-one), and never more than the thread pool, makes that wait impossible; the others
-queue here, in the event loop, where waiting costs nothing. ``/healthz`` and
-static files are never held back.
+Every versioned record (households, change requests, programmes, payment cycles,
+grievances, cases and their plan items, referrals, coherence actions) is answered
+with ``ETag: "<version>"``. A request that changes such a record must send the tag
+it read in ``If-Match``: without it the answer is 428 Precondition Required, with
+a stale one 412 Precondition Failed (both problem details). Routes take the
+expected version with the :data:`IfMatch` dependency and tag their answer with
+:func:`tag`; :func:`declare_preconditions` documents both in the OpenAPI document.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
+import re
+from typing import Annotated, Any, TypeVar
 
-from sqlalchemy import Engine
-from sqlalchemy.pool import QueuePool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
-#: Threads of the thread pool running synchronous endpoints (AnyIO's default).
-THREADS = 40
-#: Used when the engine's pool has no fixed size (e.g. SQLite in memory in tests).
-DEFAULT_LIMIT = 16
-UNLIMITED_PATHS = ("/healthz", "/static/")
+from solidarity.errors import StaleVersionError, ValidationFailed, VersionRequiredError
+
+_TAG = re.compile(r'^\s*"(\d{1,18})"\s*$|^\s*(\d{1,18})\s*$')
+IF_MATCH = "If-Match"
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
-def limit_for_engine(engine: Engine, configured: int | None = None) -> int:
-    """How many requests may run at once against ``engine``.
+def etag(version: int) -> str:
+    """The entity tag of a record version (a strong tag: ``"7"``)."""
+    return f'"{version}"'
 
-    Args:
-        engine: The application's engine.
-        configured: ``SOLIDARITY_MAX_CONCURRENT_REQUESTS``; None derives it from the pool.
+
+def tag(response: Response, record: T) -> T:
+    """Set ``ETag`` on ``response`` from ``record.version`` and return ``record``."""
+    version = getattr(record, "version", None)
+    if isinstance(version, int) and not isinstance(version, bool):
+        response.headers["ETag"] = etag(version)
+    return record
+
+
+def with_version(body: M, expected: int) -> M:
+    """``body`` carrying the ``If-Match`` version as its ``version`` (services check it).
+
+    Older clients may still send ``version`` in the body; it must then agree.
+
+    Raises:
+        ValidationFailed: The body's ``version`` differs from ``If-Match``.
     """
-    if configured is not None:
-        return max(1, configured)
-    pool = engine.pool
-    if isinstance(pool, QueuePool):
-        capacity = pool.size() + max(pool._max_overflow, 0)  # no public accessor
-        return max(1, min(capacity // 2, THREADS))
-    return DEFAULT_LIMIT
+    stated = getattr(body, "version", None)
+    if "version" in body.model_fields_set and stated != expected:
+        raise ValidationFailed(
+            f"the body's version {stated} and If-Match {expected} disagree: send If-Match only",
+            [{"field": "version", "value": stated, "message": "disagrees with If-Match"}],
+        )
+    return body.model_copy(update={"version": expected})
 
 
-class ConcurrencyLimit:
-    """ASGI middleware letting at most ``limit`` HTTP requests into the app at once."""
+def parse_if_match(value: str | None) -> int:
+    """The record version an ``If-Match`` header names.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        # One semaphore per event loop (the test client runs its own loops).
-        self._semaphores: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
+    Raises:
+        VersionRequiredError: The header is missing, empty or ``*`` (428).
+        StaleVersionError: It is not one strong tag as this API returns, e.g. a weak
+            ``W/"7"`` tag, a list or garbage: it cannot match the current version (412).
+    """
+    if value is None or not value.strip() or value.strip() == "*":
+        raise VersionRequiredError(
+            "this change needs the If-Match header with the ETag you read "
+            '(e.g. If-Match: "3"): read the record first so that you do not '
+            "overwrite someone else's change",
+            header=IF_MATCH,
+        )
+    found = _TAG.match(value)
+    if found is None:
+        raise StaleVersionError(
+            f"If-Match {value[:80]!r} is not an ETag this API returns (one strong tag "
+            'such as "3"), so it matches no version of the record',
+            header=IF_MATCH,
+        )
+    return int(found.group(1) or found.group(2))
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
-        return semaphore
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(UNLIMITED_PATHS):
-            await self.app(scope, receive, send)
-            return
-        async with self._semaphore():
-            await self.app(scope, receive, send)
+def if_match(request: Request) -> int:
+    """Dependency: the version the caller read, from ``If-Match`` (428/412 otherwise)."""
+    return parse_if_match(request.headers.get(IF_MATCH))
+
+
+#: The version a changing request was prepared against (``If-Match``).
+IfMatch = Annotated[int, Depends(if_match)]
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_ETAG_HEADER = {
+    "ETag": {
+        "description": "The record version, to send back as If-Match",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _needs_if_match(route: APIRoute) -> bool:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is if_match:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
+
+
+def declare_preconditions(router: APIRouter) -> APIRouter:
+    """Document ``If-Match`` (required) and the 412/428 answers on routes using :data:`IfMatch`.
+
+    The header is read by the dependency itself rather than declared as a FastAPI
+    parameter, so that a missing header answers 428 (not 422) while the OpenAPI
+    document still marks it required.
+    """
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or not _needs_if_match(route):
+            continue
+        if any(
+            p.get("name") == IF_MATCH for p in (route.openapi_extra or {}).get("parameters", [])
+        ):
+            continue  # declared already
+        extra: dict[str, Any] = {
+            "parameters": [
+                {
+                    "name": IF_MATCH,
+                    "in": "header",
+                    "required": True,
+                    "description": 'The ETag of the record as you read it, e.g. "3"',
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "412": {
+                    "description": "The record changed since you read it (problem details)",
+                    "content": _PROBLEM,
+                },
+                "428": {
+                    "description": "If-Match is missing (problem details)",
+                    "content": _PROBLEM,
+                },
+            },
+        }
+        route.openapi_extra = _merged(route.openapi_extra or {}, extra)
+    return router
+
+
+def _merged(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(into)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = [*out[key], *value]
+        else:
+            out[key] = value
+    return out
+
+
+def etag_header() -> dict[str, Any]:
+    """The OpenAPI ``headers`` member documenting ``ETag`` on an answer."""
+    return dict(_ETAG_HEADER)
