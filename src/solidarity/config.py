@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    # Field-level encryption of names, phones and identifiers (docs/security.md).
+    key_file: Path | None = Field(
+        default=None,
+        description="JSON key ring of field encryption (else field-keys.json in key_dir)",
+    )
+    field_keys: str | None = Field(
+        default=None, description="The field key ring JSON itself, e.g. from a secrets manager"
+    )
 
     @field_validator("database_url")
     @classmethod
