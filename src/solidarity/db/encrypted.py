@@ -33,7 +33,7 @@ class EncryptedText(TypeDecorator[str]):
         super().__init__()
         self.field = field
 
-    class comparator_factory(Text.Comparator[str]):  # noqa: N801 - SQLAlchemy's hook name
+    class comparator_factory(Text.Comparator[str]):
         """Allows only IS [NOT] NULL."""
 
         def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
@@ -66,6 +66,4 @@ class EncryptedText(TypeDecorator[str]):
 
 def encrypted_columns(table: Any) -> dict[str, str]:
     """``{column name: field}`` of the encrypted columns of a Table."""
-    return {
-        c.name: c.type.field for c in table.columns if isinstance(c.type, EncryptedText)
-    }
+    return {c.name: c.type.field for c in table.columns if isinstance(c.type, EncryptedText)}

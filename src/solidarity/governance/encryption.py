@@ -252,9 +252,7 @@ class KeyRing:
 
     def identifier_indexes(self, value: str) -> list[str]:
         """The blind indexes of ``value`` under every index key (active first)."""
-        return [
-            self.identifier_index(value, i) or "" for i in range(len(self._identifier_keys))
-        ]
+        return [self.identifier_index(value, i) or "" for i in range(len(self._identifier_keys))]
 
     def identifier_index_many(self, values: Sequence[str | None]) -> list[str | None]:
         """Blind indexes of a column of identifier values (active key)."""
@@ -263,8 +261,7 @@ class KeyRing:
         sha = hashlib.sha256
         n = IDENTIFIER_INDEX_CHARS
         return [
-            None if v is None else new(key, v.encode("utf-8"), sha).hexdigest()[:n]
-            for v in values
+            None if v is None else new(key, v.encode("utf-8"), sha).hexdigest()[:n] for v in values
         ]
 
     def token_hashes(self, token: str, index: int = 0) -> str:

@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from solidarity.db.encrypted import EncryptedText
 from solidarity.db.base import Base, JSONType, TimestampedMixin, VersionedMixin, utcnow
+from solidarity.db.encrypted import EncryptedText
 
 VERSIONED: Any = {"version_id_col": VersionedMixin.version}
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from solidarity.governance.encryption import key_ring
 from solidarity.interop.mapping import RecordData
 from solidarity.interop.models import (
     CrvsEvent,
@@ -146,10 +147,14 @@ class RegistryReader:
             )
             return found
         # The bare column (SQLite would render ``active = 1``), so that the partial
-        # unique index on (id_type, value) WHERE active answers the lookup.
+        # unique index on (id_type, value_index) WHERE active answers the lookup; values
+        # are encrypted, their blind index is what is compared (decision 0002).
+        indexes = key_ring().identifier_indexes(node.value)
         holders = select(Identifier.person_id).where(
             Identifier.id_type == node.id_type,
-            Identifier.value == node.value,
+            Identifier.value_index.in_(indexes)
+            if len(indexes) > 1
+            else Identifier.value_index == indexes[0],
             text("identifier.active"),
         )
         if entity == "Member":

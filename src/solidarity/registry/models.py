@@ -218,9 +218,7 @@ class Identifier(TimestampedMixin, Base):
     id_type: Mapped[str] = mapped_column(String(32))
     # Encrypted at rest; ``value_index`` is its keyed hash (decision 0002).
     value: Mapped[str] = mapped_column(EncryptedText("identifier_value"))
-    value_index: Mapped[str | None] = mapped_column(
-        String(64), default=_identifier_index_default
-    )
+    value_index: Mapped[str | None] = mapped_column(String(64), default=_identifier_index_default)
     issuer: Mapped[str | None] = mapped_column(String(128))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
