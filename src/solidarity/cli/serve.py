@@ -88,6 +88,23 @@ class DemoSetup:
     seeded: SeedResult | None = None
 
 
+def _demo_field_keys() -> None:
+    """Give the demo its own field key ring (in its key directory) on its first run."""
+    from solidarity.config import get_settings
+    from solidarity.governance.encryption import (
+        KeyRing,
+        key_file_path,
+        reset_key_ring,
+        write_key_ring,
+    )
+
+    path = key_file_path()
+    if not get_settings().field_keys and not path.exists():
+        write_key_ring(KeyRing.generate(str(path)), path)
+        console.print(f"field encryption keys created in {path}")
+    reset_key_ring()
+
+
 def prepare_demo(
     engine: Engine,
     directory: Path,
@@ -233,6 +250,7 @@ def demo(
     from solidarity.web.app import create_app
 
     get_settings.cache_clear()
+    _demo_field_keys()
     engine = get_engine()
     setup = prepare_demo(engine, directory, households=households, seed=seed)
     console.print(
