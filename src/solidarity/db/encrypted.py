@@ -13,10 +13,14 @@ from typing import Any
 
 from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import operators
+from sqlalchemy.sql import ColumnElement, operators
 from sqlalchemy.types import TypeDecorator
 
 _ALLOWED = {operators.is_, operators.is_not}
+
+
+def _is_column(other: Any) -> bool:
+    return isinstance(other, ColumnElement) or hasattr(other, "__clause_element__")
 
 
 class EncryptedComparisonError(TypeError):
@@ -34,10 +38,12 @@ class EncryptedText(TypeDecorator[str]):
         self.field = field
 
     class comparator_factory(Text.Comparator[str]):
-        """Allows only IS [NOT] NULL."""
+        """Allows IS [NOT] NULL and column-to-column comparisons, refuses values."""
 
         def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
-            if op in _ALLOWED:
+            # SQLAlchemy itself compares column objects (e.g. when matching result
+            # columns of a cached statement): only values and orderings are refused.
+            if op in _ALLOWED or (other and all(_is_column(o) for o in other)):
                 return super().operate(op, *other, **kwargs)
             raise EncryptedComparisonError(
                 f"{self.expr} is encrypted: compare its blind index instead ({op.__name__})"
