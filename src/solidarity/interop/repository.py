@@ -60,6 +60,9 @@ class SortKey:
     descending: bool
 
 
+#: Person fields encrypted at rest: searched through ``person.name_index`` (decision 0002).
+ENCRYPTED_NAMES = frozenset({"given_name", "family_name", "other_names"})
+
 class RegistryReader:
     """Compiles DCI query trees to SQL over the registry tables and loads records."""
 
@@ -193,7 +196,30 @@ class RegistryReader:
     def _person_condition(self, node: Condition, person: Any) -> ColumnElement[bool]:
         if node.attribute.type == "age":
             return self._age(person.birth_date, node.op, node.value)
+        if node.attribute.field in ENCRYPTED_NAMES:
+            return self._name_condition(node, person)
         return self._compare(getattr(person, node.attribute.field or ""), node.op, node.value)
+
+    def _name_condition(self, node: Condition, person: Any) -> ColumnElement[bool]:
+        """A name compared through the blind index: equal means "has these name tokens"."""
+        if node.op not in {"eq", "ne", "in"}:
+            raise QueryRejected(
+                "rjct.search_criteria.invalid",
+                f"{node.attribute.name!r} is encrypted at rest: only eq, ne and in apply",
+            )
+        ring = key_ring()
+
+        def has(term: Any) -> ColumnElement[bool]:
+            patterns = ring.name_token_patterns(str(term))
+            if not patterns:
+                return false()
+            return and_(
+                *(or_(*(person.name_index.like(p) for p in per_key)) for per_key in patterns)
+            )
+
+        if node.op == "in":
+            return or_(*(has(v) for v in node.value))
+        return has(node.value) if node.op == "eq" else not_(has(node.value))
 
     # --- search ------------------------------------------------------------------------
 
@@ -218,6 +244,11 @@ class RegistryReader:
                 )
             if attribute.type == "age":
                 column, descending = person.birth_date, not descending
+            elif attribute.field in ENCRYPTED_NAMES:
+                raise QueryRejected(
+                    "rjct.sort.invalid",
+                    f"{attribute.name!r} is encrypted at rest and cannot order results",
+                )
             else:
                 column = getattr(person, attribute.field or "")
         return column.desc() if descending else column.asc()
