@@ -90,18 +90,11 @@ class DemoSetup:
 
 def _demo_field_keys() -> None:
     """Give the demo its own field key ring (in its key directory) on its first run."""
-    from solidarity.config import get_settings
-    from solidarity.governance.encryption import (
-        KeyRing,
-        key_file_path,
-        reset_key_ring,
-        write_key_ring,
-    )
+    from solidarity.governance.encryption import ensure_key_ring, reset_key_ring
 
-    path = key_file_path()
-    if not get_settings().field_keys and not path.exists():
-        write_key_ring(KeyRing.generate(str(path)), path)
-        console.print(f"field encryption keys created in {path}")
+    created = ensure_key_ring()
+    if created is not None:
+        console.print(f"field encryption keys created in {created}")
     reset_key_ring()
 
 

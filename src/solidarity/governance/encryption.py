@@ -358,6 +358,21 @@ def write_key_ring(ring: KeyRing, path: Path, *, replace: bool = False) -> None:
     reset_key_ring()
 
 
+def ensure_key_ring() -> Path | None:
+    """Create a key ring where the settings look for one, if there is none (demo, benchmarks).
+
+    Returns:
+        The file created, or ``None`` when a ring was already configured.
+    """
+    if get_settings().field_keys:
+        return None
+    path = key_file_path()
+    if path.exists():
+        return None
+    write_key_ring(KeyRing.generate(str(path)), path)
+    return path
+
+
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 #: Seconds between checks that the key file has not changed (another process rotated).

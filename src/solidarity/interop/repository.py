@@ -63,6 +63,7 @@ class SortKey:
 #: Person fields encrypted at rest: searched through ``person.name_index`` (decision 0002).
 ENCRYPTED_NAMES = frozenset({"given_name", "family_name", "other_names"})
 
+
 class RegistryReader:
     """Compiles DCI query trees to SQL over the registry tables and loads records."""
 
