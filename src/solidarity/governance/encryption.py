@@ -247,8 +247,8 @@ class KeyRing:
         """The blind index of an identifier value under the active (or ``index``-th) key."""
         if value is None:
             return None
-        digest = hmac.new(self._identifier_keys[index], value.encode("utf-8"), hashlib.sha256)
-        return digest.hexdigest()[:IDENTIFIER_INDEX_CHARS]
+        digest = hmac.digest(self._identifier_keys[index], value.encode("utf-8"), "sha256")
+        return digest.hex()[:IDENTIFIER_INDEX_CHARS]
 
     def identifier_indexes(self, value: str) -> list[str]:
         """The blind indexes of ``value`` under every index key (active first)."""
@@ -257,17 +257,17 @@ class KeyRing:
     def identifier_index_many(self, values: Sequence[str | None]) -> list[str | None]:
         """Blind indexes of a column of identifier values (active key)."""
         key = self._identifier_keys[0]
-        new = hmac.new
-        sha = hashlib.sha256
+        digest = hmac.digest
         n = IDENTIFIER_INDEX_CHARS
         return [
-            None if v is None else new(key, v.encode("utf-8"), sha).hexdigest()[:n] for v in values
+            None if v is None else digest(key, v.encode("utf-8"), "sha256").hex()[:n]
+            for v in values
         ]
 
     def token_hashes(self, token: str, index: int = 0) -> str:
         """The blind index of one normalised name token."""
-        digest = hmac.new(self._name_keys[index], token.encode("utf-8"), hashlib.sha256)
-        return digest.hexdigest()[:NAME_TOKEN_CHARS]
+        digest = hmac.digest(self._name_keys[index], token.encode("utf-8"), "sha256")
+        return digest.hex()[:NAME_TOKEN_CHARS]
 
     def name_index(self, *names: str | None) -> str:
         """The blind index of a person's names: `` h1 h2 ... `` (sorted, space-framed).
@@ -289,7 +289,11 @@ class KeyRing:
         return " " + " ".join(sorted(hashes)) + " " if hashes else " "
 
     def name_index_many(self, *columns: Sequence[str | None]) -> list[str]:
-        """Name indexes row by row over parallel columns of names."""
+        """Name indexes over parallel columns of names.
+
+        Row by row, but each distinct name is normalised and hashed once (cached):
+        cheaper than list operations in Polars, measured (docs/benchmarks.md).
+        """
         index = self.name_index
         return [index(*row) for row in zip(*columns, strict=True)]
 
