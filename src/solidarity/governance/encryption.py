@@ -218,7 +218,7 @@ class KeyRing:
         if not sep or cipher is None:
             raise FieldKeyError(
                 f"a {field_name} value is encrypted under key {kid[:16]!r}, which is not in "
-                f"the key ring {self.source} (wrong key file, or the key was retired too early)"
+                "the key ring (wrong key file, or the key was retired too early)"
                 if sep
                 else f"a {field_name} value is not encrypted (plaintext in the database?)"
             )
