@@ -257,7 +257,9 @@ def fields_init() -> None:
 
     path = key_file_path()
     write_key_ring(KeyRing.generate(str(path)), path)
-    console.print(f"field key ring written to {path} (mode 0600): back it up with the database")
+    console.print(
+        f"field key ring written to {path} (mode 0600): back it up, apart from the database backups"
+    )
 
 
 @fields_app.command("status")
