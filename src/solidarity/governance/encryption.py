@@ -38,7 +38,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from solidarity.config import get_settings
+from solidarity.config import Settings, get_settings
 from solidarity.errors import SolidarityError
 
 KEY_FILE_NAME = "field-keys.json"
@@ -322,22 +322,22 @@ def name_tokens(name: str) -> list[str]:
 # --- the process-wide key ring -----------------------------------------------------
 
 
-def key_file_path() -> Path:
+def key_file_path(settings: Settings | None = None) -> Path:
     """Where the key ring file is (or would be) under the current settings."""
-    settings = get_settings()
+    settings = settings or get_settings()
     return settings.key_file or settings.key_dir / KEY_FILE_NAME
 
 
-def load_key_ring() -> KeyRing:
+def load_key_ring(settings: Settings | None = None) -> KeyRing:
     """Read the key ring the settings point at.
 
     Raises:
         FieldKeyError: No ring is configured, or it does not parse.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     if settings.field_keys:
         return KeyRing.from_json(settings.field_keys, "SOLIDARITY_FIELD_KEYS")
-    path = key_file_path()
+    path = key_file_path(settings)
     if not path.is_file():
         raise FieldKeyError(
             f"no field encryption keys: {path} does not exist. Create a key ring with "
@@ -383,11 +383,10 @@ _state: dict[str, Any] = {}
 RECHECK_SECONDS = 2.0
 
 
-def _fingerprint() -> tuple[Any, ...]:
-    settings = get_settings()
+def _fingerprint(settings: Settings) -> tuple[Any, ...]:
     if settings.field_keys:
         return ("env", settings.field_keys)
-    path = key_file_path()
+    path = key_file_path(settings)
     try:
         stat = path.stat()
     except OSError:
@@ -396,23 +395,23 @@ def _fingerprint() -> tuple[Any, ...]:
 
 
 def key_ring() -> KeyRing:
-    """The current key ring, cached; reloaded when the settings or the key file change."""
-    settings = get_settings()
+    """The current key ring, cached; reloaded when the settings or the key file change.
+
+    Checks at most every :data:`RECHECK_SECONDS`, reading the environment afresh
+    rather than through :func:`get_settings`, so that opening a value never fixes
+    the process-wide settings cache as a side effect.
+    """
     now = time.monotonic()
     cached = _state.get("ring")
-    if (
-        cached is not None
-        and _state.get("settings") is settings
-        and now - _state.get("checked", 0.0) < RECHECK_SECONDS
-    ):
+    if cached is not None and now - _state.get("checked", 0.0) < RECHECK_SECONDS:
         return cached  # type: ignore[no-any-return]
     with _lock:
-        fingerprint = _fingerprint()
+        settings = Settings()
+        fingerprint = _fingerprint(settings)
         if cached is None or _state.get("fingerprint") != fingerprint:
-            cached = load_key_ring()
+            cached = load_key_ring(settings)
             _state["ring"] = cached
             _state["fingerprint"] = fingerprint
-        _state["settings"] = settings
         _state["checked"] = now
     return cached
 
