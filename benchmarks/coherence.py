@@ -267,6 +267,9 @@ def diagnostics(engine: Engine) -> dict[str, float]:
 
 
 def main() -> None:
+    from solidarity.governance.encryption import ensure_key_ring
+
+    ensure_key_ring()  # names and identifiers are encrypted at rest (decision 0002)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)

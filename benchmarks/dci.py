@@ -249,6 +249,11 @@ def main() -> None:
     if args.no_sign:
         env["SOLIDARITY_DCI_SIGN_RESPONSES"] = "false"
     os.environ.update(env)
+    from solidarity.config import get_settings
+    from solidarity.governance.encryption import ensure_key_ring
+
+    get_settings.cache_clear()
+    ensure_key_ring()  # names and identifiers are encrypted at rest (decision 0002)
     started = time.perf_counter()
     build(url, args.persons, args.revision)
     build_seconds = time.perf_counter() - started

@@ -402,6 +402,9 @@ def database(url: str, country: Path, tmp: Path, payroll_programme: bool) -> dic
 
 
 def main() -> None:
+    from solidarity.governance.encryption import ensure_key_ring
+
+    ensure_key_ring()  # names and identifiers are encrypted at rest (decision 0002)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--db-households", type=int, default=100_000)

@@ -256,6 +256,15 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="solidarity-bench-"))
+    if not (os.environ.get("SOLIDARITY_KEY_FILE") or os.environ.get("SOLIDARITY_FIELD_KEYS")):
+        # Names and identifiers are encrypted at rest: the run needs a field key ring
+        # (inherited by the child import process through the environment).
+        from solidarity.governance.encryption import KeyRing, write_key_ring
+
+        key_file = workdir / "field-keys.json"
+        if not key_file.exists():
+            write_key_ring(KeyRing.generate(str(key_file)), key_file)
+        os.environ["SOLIDARITY_KEY_FILE"] = str(key_file)
     from solidarity.synthetic.generator import generate
 
     start = time.perf_counter()

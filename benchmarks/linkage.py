@@ -178,6 +178,9 @@ def _febrl() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from solidarity.governance.encryption import ensure_key_ring
+
+    ensure_key_ring()  # names and identifiers are encrypted at rest (decision 0002)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)

@@ -155,6 +155,9 @@ def rules_only(
 
 
 def main() -> None:
+    from solidarity.governance.encryption import ensure_key_ring
+
+    ensure_key_ring()  # names and identifiers are encrypted at rest (decision 0002)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)

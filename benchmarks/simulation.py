@@ -141,6 +141,9 @@ def build(engine: Engine, households: int, seed: int = 1) -> dict[str, int]:
 
 
 def main() -> None:
+    from solidarity.governance.encryption import ensure_key_ring
+
+    ensure_key_ring()  # names and identifiers are encrypted at rest (decision 0002)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--households", type=int, default=100_000)
     parser.add_argument("--database-url", default=None)

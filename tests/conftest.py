@@ -252,3 +252,27 @@ def partner_client(api: FastAPI, engine: Engine) -> Callable[..., TestClient]:
         return client
 
     return make
+
+
+# --- field encryption: one key ring for the whole run -------------------------------
+
+
+@pytest.fixture(scope="session")
+def field_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A field key ring generated once per test run (the session databases outlive tests)."""
+    from solidarity.governance.encryption import KeyRing, write_key_ring
+
+    path = tmp_path_factory.mktemp("field-keys") / "field-keys.json"
+    write_key_ring(KeyRing.generate(str(path)), path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _field_keys(monkeypatch: pytest.MonkeyPatch, field_key_file: Path) -> Iterator[None]:
+    from solidarity.governance.encryption import reset_key_ring
+
+    monkeypatch.setenv("SOLIDARITY_KEY_FILE", str(field_key_file))
+    get_settings.cache_clear()
+    reset_key_ring()
+    yield
+    reset_key_ring()

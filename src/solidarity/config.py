@@ -116,6 +116,15 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return value.upper()
 
+    # Field-level encryption of names, phones and identifiers (docs/security.md).
+    key_file: Path | None = Field(
+        default=None,
+        description="JSON key ring of field encryption (else field-keys.json in key_dir)",
+    )
+    field_keys: str | None = Field(
+        default=None, description="The field key ring JSON itself, e.g. from a secrets manager"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:

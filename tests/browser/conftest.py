@@ -264,7 +264,7 @@ def _payments_and_grievances(
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, field_key_file: Path) -> Iterator[Site]:
     """The app served on 127.0.0.1 with a worker, over a migrated, seeded SQLite database.
 
     Module-scoped: the environment it sets is restored before other test modules run.
@@ -284,6 +284,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "SOLIDARITY_UPLOAD_DIR": str(directory / "uploads"),
             "SOLIDARITY_REPORT_DIR": str(directory / "reports"),
             "SOLIDARITY_KEY_DIR": str(directory / "keys"),
+            "SOLIDARITY_KEY_FILE": str(field_key_file),
             "SOLIDARITY_COOKIE_SECURE": "false",
             "SOLIDARITY_ARGON2_TIME_COST": "1",
             "SOLIDARITY_ARGON2_MEMORY_KIB": "64",

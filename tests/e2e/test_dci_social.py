@@ -745,3 +745,21 @@ def test_a_signature_covers_the_encrypted_envelope_as_sent(
     assert response.status_code == 200, response.text
     (record,) = response.json()["message"]["search_response"][0]["data"]["reg_records"]
     assert record["demographic_info"]["name"]["given_name"] == "John"
+
+
+def test_names_are_searched_through_the_blind_index(
+    partner: Partner, registry: TinyRegistry
+) -> None:
+    # Names are encrypted at rest: "eq" means the name has these tokens, in any case.
+    predicate = [
+        {"expression1": {"attribute_name": "family_name", "operator": "eq", "attribute_value": "OKELLO"}},
+        {"expression1": {"attribute_name": "given_name", "operator": "in", "attribute_value": ["amina", "Gräce"]}},
+    ]  # fmt: skip
+    body = sync_search(partner, search_message("predicate", predicate))
+    assert member_ids(records(body)) == [str(registry.amina), str(registry.grace)]
+    # Ranges over ciphertexts are refused for the item, with the reason.
+    ranged = [{"expression1": {"attribute_name": "given_name", "operator": "gt", "attribute_value": "A"}}]  # fmt: skip
+    item = sync_search(partner, search_message("predicate", ranged))["message"]["search_response"][
+        0
+    ]
+    assert item["status"] == "rjct" and "encrypted" in item["status_reason_message"]

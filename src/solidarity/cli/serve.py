@@ -109,6 +109,16 @@ class DemoSetup:
     seeded: SeedResult | None = None
 
 
+def _demo_field_keys() -> None:
+    """Give the demo its own field key ring (in its key directory) on its first run."""
+    from solidarity.governance.encryption import ensure_key_ring, reset_key_ring
+
+    created = ensure_key_ring()
+    if created is not None:
+        console.print(f"field encryption keys created in {created}")
+    reset_key_ring()
+
+
 def prepare_demo(
     engine: Engine,
     directory: Path,
@@ -254,6 +264,7 @@ def demo(
     from solidarity.web.app import create_app
 
     get_settings.cache_clear()
+    _demo_field_keys()
     engine = get_engine()
     setup = prepare_demo(engine, directory, households=households, seed=seed)
     console.print(

@@ -302,3 +302,118 @@ def retention_apply(
     console.print(table)
     if dry_run:
         console.print("dry run: nothing was changed")
+
+
+# --- field encryption keys: `solidarity keys fields ...` ---------------------------------
+
+fields_app = typer.Typer(
+    no_args_is_help=True, help="Field encryption keys of names, phones and identifiers."
+)
+keys_app.add_typer(fields_app, name="fields")
+
+
+def _rotation_progress() -> tuple[object, object]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    )
+    tasks: dict[str, object] = {}
+
+    def report(table: str, done: int, total: int) -> None:
+        if table not in tasks:
+            tasks[table] = bar.add_task(table, total=total)
+        bar.update(tasks[table], completed=done)  # type: ignore[arg-type]
+
+    return bar, report
+
+
+@fields_app.command("init")
+@command
+def fields_init() -> None:
+    """Create the field key ring (a data key and a blind-index key) in the key file."""
+    from solidarity.governance.encryption import KeyRing, key_file_path, write_key_ring
+
+    path = key_file_path()
+    write_key_ring(KeyRing.generate(str(path)), path)
+    console.print(
+        f"field key ring written to {path} (mode 0600): back it up, apart from the database backups"
+    )
+
+
+@fields_app.command("status")
+@command
+def fields_status() -> None:
+    """Show the keys in the ring and how many stored values each data key seals."""
+    from solidarity.governance.encryption import load_key_ring
+    from solidarity.governance.rotation import key_usage
+
+    ring = load_key_ring()
+    usage = key_usage(_engine())
+    table = Table("key", "kind", "state", "values")
+    for kid in ring.data_keys:
+        state = "active" if kid == ring.active_data else "old"
+        table.add_row(kid, "data", state, f"{sum(usage.get(kid, {}).values()):,}")
+    for kid in ring.index_kids():
+        state = "active" if kid == ring.active_index else "old"
+        table.add_row(kid, "blind index", state, "")
+    for kid in sorted(set(usage) - set(ring.data_keys)):
+        table.add_row(kid, "data", "MISSING from the ring", f"{sum(usage[kid].values()):,}")
+    console.print(f"key ring: {ring.source}")
+    console.print(table)
+
+
+@fields_app.command("rotate")
+@command
+def fields_rotate(
+    resume: bool = typer.Option(
+        False, "--resume", help="Do not add a key: finish re-encrypting under the active one"
+    ),
+) -> None:
+    """Add a new data key, make it active and re-encrypt every value under it (resumable)."""
+    from solidarity.governance import rotation
+    from solidarity.governance.encryption import load_key_ring
+
+    ring = load_key_ring() if resume else rotation.add_data_key()
+    if not resume:
+        console.print(f"new data key {ring.active_data} is active")
+    bar, report = _rotation_progress()
+    with bar:  # type: ignore[attr-defined]
+        done = rotation.reencrypt(_engine(), ring, progress=report)  # type: ignore[arg-type]
+    console.print(f"{done.total:,} rows re-encrypted under {done.key_id}")
+    old = [k for k in ring.data_keys if k != ring.active_data]
+    if old:
+        console.print(
+            "no value uses the old key(s) any more; retire them with "
+            + ", ".join(f"`solidarity keys fields retire {k}`" for k in old)
+        )
+
+
+@fields_app.command("retire")
+@command
+def fields_retire(kid: str = typer.Argument(..., help="The data key id to remove")) -> None:
+    """Remove an old data key from the ring, refused while any value still uses it."""
+    from solidarity.governance import rotation
+
+    rotation.retire_data_key(_engine(), kid)
+    console.print(f"data key {kid} retired (removed from the key ring)")
+
+
+@fields_app.command("reindex")
+@command
+def fields_reindex(
+    resume: bool = typer.Option(
+        False, "--resume", help="Do not add a key: finish recomputing under the active one"
+    ),
+) -> None:
+    """Rotate the blind-index key: add one, recompute every index, drop the old key."""
+    from solidarity.governance import rotation
+    from solidarity.governance.encryption import load_key_ring
+
+    ring = load_key_ring() if resume else rotation.add_index_key()
+    console.print(f"blind-index key {ring.active_index} is active")
+    bar, report = _rotation_progress()
+    with bar:  # type: ignore[attr-defined]
+        done = rotation.reindex(_engine(), ring, progress=report)  # type: ignore[arg-type]
+    rotation.drop_inactive_index_keys()
+    console.print(f"{done.total:,} blind indexes recomputed; old blind-index keys removed")

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solidarity.db.base import Base, JSONType, TimestampedMixin, VersionedMixin, utcnow
+from solidarity.db.encrypted import EncryptedText
 
 VERSIONED: Any = {"version_id_col": VersionedMixin.version}
 
@@ -58,8 +59,9 @@ class Grievance(VersionedMixin, TimestampedMixin, Base):
     programme_code: Mapped[str | None] = mapped_column(String(64))
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     withhold_identity: Mapped[bool] = mapped_column(Boolean, default=False)
-    complainant_name: Mapped[str | None] = mapped_column(String(200))
-    complainant_contact: Mapped[str | None] = mapped_column(String(200))
+    # Encrypted at rest (decision 0003).
+    complainant_name: Mapped[str | None] = mapped_column(EncryptedText("complainant_name"))
+    complainant_contact: Mapped[str | None] = mapped_column(EncryptedText("complainant_contact"))
     description: Mapped[str] = mapped_column(Text)
     subject_staff: Mapped[str | None] = mapped_column(String(128))
     assigned_to: Mapped[str | None] = mapped_column(String(128))

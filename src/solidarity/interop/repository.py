@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from solidarity.governance.encryption import key_ring
 from solidarity.interop.mapping import RecordData
 from solidarity.interop.models import (
     CrvsEvent,
@@ -57,6 +58,10 @@ class SortKey:
 
     condition: Condition | None  # only .attribute is used
     descending: bool
+
+
+#: Person fields encrypted at rest: searched through ``person.name_index`` (decision 0003).
+ENCRYPTED_NAMES = frozenset({"given_name", "family_name", "other_names"})
 
 
 class RegistryReader:
@@ -146,10 +151,14 @@ class RegistryReader:
             )
             return found
         # The bare column (SQLite would render ``active = 1``), so that the partial
-        # unique index on (id_type, value) WHERE active answers the lookup.
+        # unique index on (id_type, value_index) WHERE active answers the lookup; values
+        # are encrypted, their blind index is what is compared (decision 0003).
+        indexes = key_ring().identifier_indexes(node.value)
         holders = select(Identifier.person_id).where(
             Identifier.id_type == node.id_type,
-            Identifier.value == node.value,
+            Identifier.value_index.in_(indexes)
+            if len(indexes) > 1
+            else Identifier.value_index == indexes[0],
             text("identifier.active"),
         )
         if entity == "Member":
@@ -188,7 +197,30 @@ class RegistryReader:
     def _person_condition(self, node: Condition, person: Any) -> ColumnElement[bool]:
         if node.attribute.type == "age":
             return self._age(person.birth_date, node.op, node.value)
+        if node.attribute.field in ENCRYPTED_NAMES:
+            return self._name_condition(node, person)
         return self._compare(getattr(person, node.attribute.field or ""), node.op, node.value)
+
+    def _name_condition(self, node: Condition, person: Any) -> ColumnElement[bool]:
+        """A name compared through the blind index: equal means "has these name tokens"."""
+        if node.op not in {"eq", "ne", "in"}:
+            raise QueryRejected(
+                "rjct.search_criteria.invalid",
+                f"{node.attribute.name!r} is encrypted at rest: only eq, ne and in apply",
+            )
+        ring = key_ring()
+
+        def has(term: Any) -> ColumnElement[bool]:
+            patterns = ring.name_token_patterns(str(term))
+            if not patterns:
+                return false()
+            return and_(
+                *(or_(*(person.name_index.like(p) for p in per_key)) for per_key in patterns)
+            )
+
+        if node.op == "in":
+            return or_(*(has(v) for v in node.value))
+        return has(node.value) if node.op == "eq" else not_(has(node.value))
 
     # --- search ------------------------------------------------------------------------
 
@@ -213,6 +245,11 @@ class RegistryReader:
                 )
             if attribute.type == "age":
                 column, descending = person.birth_date, not descending
+            elif attribute.field in ENCRYPTED_NAMES:
+                raise QueryRejected(
+                    "rjct.sort.invalid",
+                    f"{attribute.name!r} is encrypted at rest and cannot order results",
+                )
             else:
                 column = getattr(person, attribute.field or "")
         return column.desc() if descending else column.asc()

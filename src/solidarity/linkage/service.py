@@ -602,6 +602,7 @@ _BOOKKEEPING = {
     "household_id",
     "area_id",
     "relationship",
+    "name_index",  # derived from the names (decision 0003), recomputed on every update
 }
 
 #: Survivorship, field by field (documented in docs/linkage.md):

@@ -25,12 +25,31 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from solidarity.db.base import Base, JSONType, TimestampedMixin, VersionedMixin, utcnow
+from solidarity.db.encrypted import EncryptedText
+
+
+def _name_index_default(context: Any) -> str:
+    """The blind index of the names of a row being inserted (Core or ORM)."""
+    from solidarity.governance.encryption import key_ring
+
+    params = context.get_current_parameters()
+    return key_ring().name_index(
+        params.get("given_name"), params.get("family_name"), params.get("other_names")
+    )
+
+
+def _identifier_index_default(context: Any) -> str | None:
+    """The blind index of the value of an identifier being inserted (Core or ORM)."""
+    from solidarity.governance.encryption import key_ring
+
+    return key_ring().identifier_index(context.get_current_parameters().get("value"))
 
 
 class AreaLevel(Base):
@@ -128,9 +147,12 @@ class PersonFields:
     area_id: Mapped[int] = mapped_column(Integer, index=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     removal_reason: Mapped[str | None] = mapped_column(String(32))
-    given_name: Mapped[str] = mapped_column(String(200))
-    family_name: Mapped[str] = mapped_column(String(200))
-    other_names: Mapped[str | None] = mapped_column(String(200))
+    # Names and phone are encrypted at rest (decision 0003); ``name_index`` holds the
+    # keyed hashes of their normalised tokens, for exact search by name.
+    given_name: Mapped[str] = mapped_column(EncryptedText("given_name"))
+    family_name: Mapped[str] = mapped_column(EncryptedText("family_name"))
+    other_names: Mapped[str | None] = mapped_column(EncryptedText("other_names"))
+    name_index: Mapped[str | None] = mapped_column(Text, default=_name_index_default)
     sex: Mapped[str] = mapped_column(String(8))
     birth_date: Mapped[date] = mapped_column(Date)
     birth_date_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -149,7 +171,7 @@ class PersonFields:
     income: Mapped[float | None] = mapped_column(Float)
     pregnant: Mapped[bool | None] = mapped_column(Boolean)
     chronic_illness: Mapped[bool | None] = mapped_column(Boolean)
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(EncryptedText("phone"))
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     valid_from: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
@@ -194,7 +216,9 @@ class Identifier(TimestampedMixin, Base):
     # never deleted; a per-row RI trigger would double bulk-load time (decision 0001).
     person_id: Mapped[int] = mapped_column(Integer, index=True)
     id_type: Mapped[str] = mapped_column(String(32))
-    value: Mapped[str] = mapped_column(String(128))
+    # Encrypted at rest; ``value_index`` is its keyed hash (decision 0003).
+    value: Mapped[str] = mapped_column(EncryptedText("identifier_value"))
+    value_index: Mapped[str | None] = mapped_column(String(64), default=_identifier_index_default)
     issuer: Mapped[str | None] = mapped_column(String(128))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -204,11 +228,11 @@ class Identifier(TimestampedMixin, Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        # (type, value) is unique among active identifiers only.
+        # (type, value) is unique among active identifiers only, through the blind index.
         Index(
-            "uq_identifier_active_type_value",
+            "uq_identifier_active_type_value_index",
             "id_type",
-            "value",
+            "value_index",
             unique=True,
             sqlite_where=text("active"),
             postgresql_where=text("active"),
@@ -259,3 +283,20 @@ class ImportRun(TimestampedMixin, Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+@event.listens_for(Person, "before_update")
+@event.listens_for(PersonHistory, "before_update")
+def _reindex_names(_mapper: Any, _connection: Any, target: Person | PersonHistory) -> None:
+    from solidarity.governance.encryption import key_ring
+
+    target.name_index = key_ring().name_index(
+        target.given_name, target.family_name, target.other_names
+    )
+
+
+@event.listens_for(Identifier, "before_update")
+def _reindex_identifier(_mapper: Any, _connection: Any, target: Identifier) -> None:
+    from solidarity.governance.encryption import key_ring
+
+    target.value_index = key_ring().identifier_index(target.value) or ""

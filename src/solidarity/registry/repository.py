@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from solidarity.governance.encryption import key_ring
 from solidarity.registry.history import HOUSEHOLD_STATE, PERSON_STATE
 from solidarity.registry.models import (
     Area,
@@ -164,15 +165,15 @@ def _person_conditions(
     ps: Subquery, criteria: PersonCriteria, moment: datetime | None
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    # Names are encrypted: a term matches whole name tokens (case and accents folded)
+    # through the blind index, never a substring (decision 0003).
+    ring = key_ring() if criteria.name_terms or criteria.id_value else None
     for term in criteria.name_terms:
-        pattern = f"%{term}%"
-        conditions.append(
-            or_(
-                ps.c.given_name.ilike(pattern),
-                ps.c.family_name.ilike(pattern),
-                ps.c.other_names.ilike(pattern),
-            )
-        )
+        patterns = ring.name_token_patterns(term) if ring else []
+        if not patterns:
+            conditions.append(false())
+        for per_key in patterns:
+            conditions.append(or_(*(ps.c.name_index.like(p) for p in per_key)))
     if criteria.sex:
         conditions.append(ps.c.sex == criteria.sex)
     if criteria.born_on_or_before:
@@ -186,7 +187,10 @@ def _person_conditions(
         if criteria.id_type:
             ident = ident.where(Identifier.id_type == criteria.id_type)
         if criteria.id_value:
-            ident = ident.where(Identifier.value == criteria.id_value)
+            assert ring is not None
+            ident = ident.where(
+                Identifier.value_index.in_(ring.identifier_indexes(criteria.id_value))
+            )
         conditions.append(ident.exists())
     return conditions
 
@@ -352,7 +356,9 @@ class IdentifierRepository:
     def active_holder(self, id_type: str, value: str) -> int | None:
         """The person holding the active identifier ``id_type``/``value``, if any."""
         query = select(Identifier.person_id).where(
-            Identifier.id_type == id_type, Identifier.value == value, Identifier.active.is_(True)
+            Identifier.id_type == id_type,
+            Identifier.value_index.in_(key_ring().identifier_indexes(value)),
+            Identifier.active.is_(True),
         )
         return self.session.scalar(query)
 

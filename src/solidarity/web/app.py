@@ -127,6 +127,11 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
     from solidarity.web.pages import install_pages
 
     settings = get_settings()
+    # Names and identifiers cannot be read or written without the field keys: fail now,
+    # with the reason, rather than on the first request (decision 0003).
+    from solidarity.governance.encryption import check_key_ring
+
+    check_key_ring()
     app = FastAPI(
         title="Solidarity",
         version=solidarity.__version__,

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, column, func, select, table, update
 from sqlalchemy.orm import Session
 
 from solidarity.errors import NotFoundError
+from solidarity.governance.encryption import key_ring
 from solidarity.registry.intake.writer import bulk_insert_rows
 from solidarity.registry.models import Household, Identifier, ImportRun, Person
 
@@ -35,19 +36,30 @@ def active_identifiers(conn: Connection, ids: pl.DataFrame, source: str) -> pl.D
         is None
     ):
         return empty
+    # The registry holds only blind indexes of values: probe with the file's own.
+    ring = key_ring()
+    wanted = ids.select("id_type", "value").unique()
+    wanted = wanted.with_columns(
+        pl.Series("value_index", ring.identifier_index_many(wanted.get_column("value").to_list()))
+    )
     # A pooled connection may still hold the table from an earlier run.
     conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS intake_identifier (id_type TEXT, value TEXT)"
+        "CREATE TEMPORARY TABLE IF NOT EXISTS intake_identifier (id_type TEXT, value_index TEXT)"
     )
     conn.exec_driver_sql("DELETE FROM intake_identifier")
     try:
-        bulk_insert_rows(conn, "intake_identifier", ids.select("id_type", "value").unique())
-        probe = table("intake_identifier", column("id_type"), column("value"))
+        bulk_insert_rows(conn, "intake_identifier", wanted.select("id_type", "value_index"))
+        probe = table("intake_identifier", column("id_type"), column("value_index"))
         rows = conn.execute(
-            select(Identifier.id_type, Identifier.value, Household.source, Household.source_key)
+            select(
+                Identifier.id_type, Identifier.value_index, Household.source, Household.source_key
+            )
             .join(
                 probe,
-                and_(probe.c.id_type == Identifier.id_type, probe.c.value == Identifier.value),
+                and_(
+                    probe.c.id_type == Identifier.id_type,
+                    probe.c.value_index == Identifier.value_index,
+                ),
             )
             .join(Person, Person.id == Identifier.person_id)
             .join(Household, Household.id == Person.household_id)
@@ -57,14 +69,15 @@ def active_identifiers(conn: Connection, ids: pl.DataFrame, source: str) -> pl.D
         conn.exec_driver_sql("DROP TABLE intake_identifier")
     if not rows:
         return empty
-    return pl.DataFrame(
+    found = pl.DataFrame(
         {
             "id_type": [r[0] for r in rows],
-            "value": [r[1] for r in rows],
+            "value_index": [r[1] for r in rows],
             "holder": [r[3] if r[2] == source else None for r in rows],
         },
-        schema=empty.schema,
+        schema={"id_type": pl.String, "value_index": pl.String, "holder": pl.String},
     )
+    return found.join(wanted, on=["id_type", "value_index"]).select(empty.columns)
 
 
 def add_to_run(conn: Connection, run_id: int, households: int, persons: int) -> None:

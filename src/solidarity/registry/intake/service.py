@@ -28,6 +28,7 @@ from solidarity.config import get_settings
 from solidarity.db.base import utcnow
 from solidarity.db.engine import session_factory
 from solidarity.errors import ValidationFailed
+from solidarity.governance.encryption import key_ring
 from solidarity.registry.fields import (
     HOUSEHOLD_KEY,
     IDENTIFIER_PREFIX,
@@ -434,8 +435,16 @@ def _write(
                     actor,
                     dialect,
                 ).drop("version", "status", "changed_by")
-                # Key order keeps the unique index's inserts local (far fewer page misses).
-                writer.bulk_insert(conn, IDENTIFIER_TABLE, id_rows.sort("id_type", "value"))
+                # Key order keeps the unique index's inserts local (far fewer page misses);
+                # that index is on the blind index of the (encrypted) value.
+                id_rows = id_rows.with_columns(
+                    pl.Series(
+                        "value_index",
+                        key_ring().identifier_index_many(id_rows.get_column("value").to_list()),
+                        dtype=pl.String,
+                    )
+                )
+                writer.bulk_insert(conn, IDENTIFIER_TABLE, id_rows.sort("id_type", "value_index"))
             repository.add_to_run(conn, run_id, batch.height, members.height)
         done_h += batch.height
         done_p += members.height

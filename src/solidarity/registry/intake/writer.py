@@ -1,8 +1,9 @@
 """Bulk writes of intake batches: COPY on PostgreSQL, executemany on SQLite.
 
 Rows go straight from Polars frames to the database driver, with values already
-in the storage format SQLAlchemy itself uses on each backend, so rows written here
-read back through the ORM exactly like rows written by it.
+in the storage format SQLAlchemy itself uses on each backend (encrypted columns
+sealed, blind indexes computed), so rows written here read back through the ORM
+exactly like rows written by it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from datetime import datetime
 
 import polars as pl
 from sqlalchemy import Connection, Table, text
+
+from solidarity.db.encrypted import encrypted_columns
+from solidarity.governance.encryption import key_ring
 
 
 def allocate_ids(conn: Connection, table: Table, count: int) -> pl.Series:
@@ -48,12 +52,48 @@ def _sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(casts)
 
 
+NAME_COLUMNS = ("given_name", "family_name", "other_names")
+
+
+def protect(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """Encrypt ``table``'s encrypted columns in ``frame`` and add missing blind indexes.
+
+    Bulk writes bypass the column types, so they seal values here, a column at a
+    time (decision 0003). Frames without such columns are returned unchanged.
+    """
+    encrypted = {n: f for n, f in encrypted_columns(table).items() if n in frame.columns}
+    if not encrypted or frame.height == 0:
+        return frame
+    ring = key_ring()
+    added: list[pl.Series] = []
+    if (
+        "name_index" in table.columns
+        and "name_index" not in frame.columns
+        and any(c in frame.columns for c in NAME_COLUMNS)
+    ):
+        names = [
+            frame.get_column(c).to_list() if c in frame.columns else [None] * frame.height
+            for c in NAME_COLUMNS
+        ]
+        added.append(pl.Series("name_index", ring.name_index_many(*names), dtype=pl.String))
+    if "value_index" in table.columns and "value_index" not in frame.columns:
+        values = frame.get_column("value").cast(pl.String).to_list()
+        added.append(pl.Series("value_index", ring.identifier_index_many(values), dtype=pl.String))
+    for name, field in encrypted.items():
+        values = frame.get_column(name).cast(pl.String).to_list()
+        added.append(pl.Series(name, ring.encrypt_many(values, field), dtype=pl.String))
+    return frame.with_columns(added)
+
+
 def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
-    """Insert every row of ``frame`` (columns named like ``table``'s) in one statement."""
+    """Insert every row of ``frame`` (columns named like ``table``'s) in one statement.
+
+    Encrypted columns are sealed and blind indexes computed on the way (:func:`protect`).
+    """
     unknown = set(frame.columns) - set(table.columns.keys())
     if unknown:
         raise ValueError(f"{table.name} has no column(s) {sorted(unknown)}")
-    return bulk_insert_rows(conn, table.name, frame)
+    return bulk_insert_rows(conn, table.name, protect(table, frame))
 
 
 def bulk_insert_rows(conn: Connection, table_name: str, frame: pl.DataFrame) -> int:
