@@ -37,6 +37,10 @@ KIND = "erasure_request"
 ERASERS: tuple[str, ...] = (
     "solidarity.linkage.erasure:erase",
     "solidarity.grievances.erasure:erase",
+    "solidarity.interop.erasure:erase",
+    "solidarity.jobs.erasure:erase",
+    "solidarity.registry.intake.erasure:erase",
+    "solidarity.programs.erasure:erase",
 )
 
 
