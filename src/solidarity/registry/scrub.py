@@ -257,6 +257,8 @@ def _scrub_csv(path: Path, subject: ErasureSubject) -> int:
 
 def _scrub_parquet(path: Path, subject: ErasureSubject) -> int:
     frame = pl.read_parquet(path)
+    if not _parquet_candidates(frame, subject):
+        return 0
     rows = frame.to_dicts()
     scrubbed, hits = [], 0
     for row in rows:
@@ -298,6 +300,26 @@ def _scrub_text_file(path: Path, subject: ErasureSubject, *, xml: bool = False) 
     return 1
 
 
+def _may_mention(path: Path, subject: ErasureSubject) -> bool:
+    data = path.read_bytes()
+    return any(n.encode("utf-8") in data for n in needles(subject))
+
+
+def _parquet_candidates(frame: pl.DataFrame, subject: ErasureSubject) -> bool:
+    texts = [c for c, t in frame.schema.items() if t == pl.String]
+    values = sorted(subject.values | subject.name_parts)
+    if not texts or not values:
+        return False
+    full = sorted(subject.values)
+    hit = pl.any_horizontal(
+        [
+            pl.col(c).is_in(values) | (pl.col(c).str.contains_any(full) if full else pl.lit(False))
+            for c in texts
+        ]
+    )
+    return frame.select(hit.any()).item() is True
+
+
 def scrub_file(path: Path, subject: ErasureSubject) -> int:
     """Rewrite one file without the subject's data; rows (or 1 for a whole file) changed.
 
@@ -305,6 +327,8 @@ def scrub_file(path: Path, subject: ErasureSubject) -> int:
         OSError: The file cannot be read or replaced (the caller's transaction is rolled back).
     """
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".json", ".xml", ".txt") and not _may_mention(path, subject):
+        return 0  # a quick byte scan spares parsing files that cannot hold the person
     if suffix == ".csv":
         return _scrub_csv(path, subject)
     if suffix == ".parquet":
