@@ -37,6 +37,10 @@ KIND = "erasure_request"
 ERASERS: tuple[str, ...] = (
     "solidarity.linkage.erasure:erase",
     "solidarity.grievances.erasure:erase",
+    "solidarity.interop.erasure:erase",
+    "solidarity.jobs.erasure:erase",
+    "solidarity.registry.intake.erasure:erase",
+    "solidarity.programs.erasure:erase",
 )
 
 
@@ -241,5 +245,5 @@ def decide_erasure(
         request_id,
         details,
     )
-    assert entry.sequence is not None  # flushed: the fold below reads it back
-    return _fold(_entries(session, request_id))[request_id]
+    # The entry is chained (and written) at commit: fold it in from memory.
+    return _fold([*_entries(session, request_id), entry])[request_id]

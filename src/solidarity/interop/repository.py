@@ -621,3 +621,62 @@ class CrvsRepository:
 def truth() -> ColumnElement[bool]:
     """A condition that always holds (a subscription without a filter)."""
     return true()
+
+
+class InteropErasureRepository:
+    """The DCI log rows that may hold an erased person's data (see ``interop.erasure``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def messages(self, needles: Sequence[str]) -> Sequence[DciMessage]:
+        """Logged requests/responses whose bodies contain one of ``needles``."""
+        from solidarity.registry.scrub import contains_any
+
+        return self.session.scalars(
+            select(DciMessage)
+            .where(
+                or_(
+                    contains_any(DciMessage.request, needles),
+                    contains_any(DciMessage.response, needles),
+                )
+            )
+            .order_by(DciMessage.id)
+        ).all()
+
+    def outbox(self, needles: Sequence[str]) -> Sequence[DciOutbox]:
+        """Callbacks and notifications whose bodies contain one of ``needles``."""
+        from solidarity.registry.scrub import contains_any
+
+        return self.session.scalars(
+            select(DciOutbox).where(contains_any(DciOutbox.body, needles)).order_by(DciOutbox.id)
+        ).all()
+
+    def crvs_events(self, person_ids: Sequence[int], needles: Sequence[str]) -> Sequence[CrvsEvent]:
+        """Received CRVS records linked to the persons or containing one of ``needles``."""
+        from solidarity.registry.scrub import contains_any
+
+        return self.session.scalars(
+            select(CrvsEvent)
+            .where(
+                or_(CrvsEvent.person_id.in_(person_ids), contains_any(CrvsEvent.record, needles))
+            )
+            .order_by(CrvsEvent.id)
+        ).all()
+
+    def registry_events(
+        self, person_ids: Sequence[int], needles: Sequence[str]
+    ) -> Sequence[DciRegistryEvent]:
+        """Registry change events about the persons or whose details contain ``needles``."""
+        from solidarity.registry.scrub import contains_any
+
+        return self.session.scalars(
+            select(DciRegistryEvent)
+            .where(
+                or_(
+                    DciRegistryEvent.person_id.in_(person_ids),
+                    contains_any(DciRegistryEvent.details, needles),
+                )
+            )
+            .order_by(DciRegistryEvent.id)
+        ).all()

@@ -189,3 +189,19 @@ class JobRepository:
             .limit(1)
         )
         return found is not None
+
+
+class JobErasureRepository:
+    """Jobs whose parameters, results or messages may hold an erased person's data."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def mentioning(self, needles: Sequence[str]) -> Sequence[Job]:
+        """Jobs with one of ``needles`` in their params, result, message, log or error."""
+        from solidarity.registry.scrub import contains_any
+
+        columns = (Job.params, Job.result, Job.message, Job.log, Job.error)
+        return self.session.scalars(
+            select(Job).where(or_(*(contains_any(c, needles) for c in columns))).order_by(Job.id)
+        ).all()

@@ -340,3 +340,27 @@ class ProgrammeRepository:
             )
             .order_by(JourneyEvent.event_date, JourneyEvent.id)
         ).all()
+
+
+class ProgrammeErasureRepository:
+    """Reconciliation imports that may hold an erased person's data."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def reconciliations_mentioning(self, needles: Sequence[str]) -> Sequence[ReconciliationImport]:
+        """Imports whose discrepancies or matched rows contain one of ``needles``."""
+        from sqlalchemy import or_
+
+        from solidarity.registry.scrub import contains_any
+
+        return self.session.scalars(
+            select(ReconciliationImport)
+            .where(
+                or_(
+                    contains_any(ReconciliationImport.discrepancies, needles),
+                    contains_any(ReconciliationImport.matched_rows, needles),
+                )
+            )
+            .order_by(ReconciliationImport.id)
+        ).all()

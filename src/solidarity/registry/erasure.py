@@ -74,6 +74,8 @@ class ErasureSubject:
         values: Identifier values, phone numbers, full names and addresses: removed
             wherever they appear in structured payloads and free text.
         name_parts: Given and family names: removed from free text.
+        name_pairs: (given name, family name) of every version: a JSON record or a
+            file row holding both is the person's (see :mod:`solidarity.registry.scrub`).
         area_id: The area of the (first) person, for scope checks.
     """
 
@@ -82,6 +84,7 @@ class ErasureSubject:
     related_household_ids: list[int] = field(default_factory=list)
     values: set[str] = field(default_factory=set)
     name_parts: set[str] = field(default_factory=set)
+    name_pairs: set[tuple[str, str]] = field(default_factory=set)
     area_id: int | None = None
 
 
@@ -131,6 +134,8 @@ def subject_of_persons(
         subject.values.add(" ".join(parts))
         subject.values.add(f"{row.given_name} {row.family_name}")
         subject.name_parts.update(p for p in parts if len(p) >= _SHORTEST)
+        if row.given_name and row.family_name:
+            subject.name_pairs.add((row.given_name, row.family_name))
         if row.phone:
             subject.values.add(row.phone)
     for ident in repo.identifiers(subject.person_ids):

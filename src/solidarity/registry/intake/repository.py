@@ -121,3 +121,30 @@ class ImportRunRepository:
         if run is None or (created_by is not None and run.created_by != created_by):
             raise NotFoundError(f"import run {run_id} does not exist")
         return run
+
+
+class ImportErasureRepository:
+    """Import runs as erasure needs them: their reports and the files they wrote."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def runs_mentioning(self, needles: Sequence[str]) -> Sequence[ImportRun]:
+        """Runs whose stored report contains one of ``needles``."""
+        from solidarity.registry.scrub import contains_any
+
+        return self.session.scalars(
+            select(ImportRun).where(contains_any(ImportRun.report, needles)).order_by(ImportRun.id)
+        ).all()
+
+    def written_paths(self) -> list[str]:
+        """Every error report and rejected-row file (and source file) recorded by a run."""
+        paths: list[str] = []
+        for files, report in self.session.execute(select(ImportRun.files, ImportRun.report)):
+            paths.extend(str(f) for f in files or [])
+            report = report or {}
+            if report.get("report_path"):
+                paths.append(str(report["report_path"]))
+                paths.append(str(report["report_path"]).removesuffix(".csv") + ".json")
+            paths.extend(str(p) for p in report.get("rejects_paths") or [])
+        return paths
