@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,10 @@ from sqlalchemy import Engine, create_engine
 
 from solidarity.db import migrate
 from solidarity.db.engine import make_engine, unit_of_work
+from solidarity.governance import agreements
 from solidarity.governance.keys import KeyStore
 from solidarity.governance.roles import roles
-from solidarity.governance.schemas import GrantIn
+from solidarity.governance.schemas import AgencyIn, AgreementIn, GrantIn
 from solidarity.governance.service import create_client
 from solidarity.governance.tokens import issue_access_token
 from solidarity.web.app import create_app
@@ -67,21 +70,35 @@ class Fuzzed:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+def fuzzed(tmp_path_factory: pytest.TempPathFactory, field_key_file: Path) -> Iterator[Fuzzed]:
     from solidarity.config import get_settings
+    from solidarity.governance.encryption import reset_key_ring
 
+    # The run's key ring (the per-test fixture that sets it runs after module fixtures).
+    keyring = pytest.MonkeyPatch()
+    keyring.setenv("SOLIDARITY_KEY_FILE", str(field_key_file))
+    reset_key_ring()
     root = tmp_path_factory.mktemp("fuzz")
     get_settings.cache_clear()
     engine: Engine = make_engine(f"sqlite:///{root / 'solidarity.db'}")
     migrate.upgrade(engine)
     with unit_of_work(engine) as session:
         build_registry(session)
+        # A machine client sees only what its agency's agreements allow: share everything.
+        agreements.create_agency(session, AgencyIn(code="FUZZ", name="Fuzzer"), actor="test")
+        agreements.create_agreement(
+            session,
+            AgreementIn(code="DSA-FUZZ", agency_code="FUZZ", purposes=["verification"],
+                        fields=["*"], valid_from=date(2020, 1, 1)),
+            actor="test",
+        )  # fmt: skip
         _user, secret = create_client(
             session,
             client_id=CLIENT_ID,
             display_name="API fuzzer",
             actor="test",
             grants=[GrantIn(role=role) for role in roles()],
+            agency_code="FUZZ",
         )
     keys = KeyStore(root / "keys", token_minutes=240)
     app = create_app(engine, keys)
@@ -99,11 +116,29 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     )
     yield Fuzzed(app, token)
     engine.dispose()
+    keyring.undo()
+    reset_key_ring()
 
 
 def _published_document() -> dict[str, Any]:
-    # The document does not depend on the database: read it from an app on a blank one.
-    return create_app(create_engine("sqlite://"), KeyStore(Path("unused"))).openapi()
+    # The document depends on neither the database nor the keys: read it from an app on
+    # a blank database, with a throwaway key ring (read at collection, before fixtures).
+    from solidarity.governance.encryption import KeyRing, reset_key_ring, write_key_ring
+
+    with tempfile.TemporaryDirectory() as scratch:
+        ring = Path(scratch) / "field-keys.json"
+        write_key_ring(KeyRing.generate(str(ring)), ring)
+        before = os.environ.get("SOLIDARITY_KEY_FILE")
+        os.environ["SOLIDARITY_KEY_FILE"] = str(ring)
+        reset_key_ring()
+        try:
+            return create_app(create_engine("sqlite://"), KeyStore(Path("unused"))).openapi()
+        finally:
+            if before is None:
+                os.environ.pop("SOLIDARITY_KEY_FILE", None)
+            else:
+                os.environ["SOLIDARITY_KEY_FILE"] = before
+            reset_key_ring()
 
 
 #: Reports rendering charts with vl-convert: one bounded run aborted the process inside

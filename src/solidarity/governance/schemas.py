@@ -254,7 +254,9 @@ class ReleaseOut(BaseModel):
     """What was released to whom, read from the audit trail."""
 
     release_id: str
-    sequence: int
+    #: The audit entry's place in the trail; ``None`` in the answer to the export
+    #: itself (entries are chained when the export's unit of work commits).
+    sequence: int | None = None
     at: datetime
     released_by: str
     recipient: str
