@@ -3,8 +3,9 @@
 One module per area: ``account`` (sign-in, sign-out, language, account),
 ``registry`` (search, households, change requests), ``imports`` (the import
 wizard), ``programmes`` (rules, preview, explain, cycles), ``linkage`` (the
-duplicate review queue) and ``coherence`` (the diagnostics dashboard). See
-docs/web.md.
+duplicate review queue), ``coherence`` (the diagnostics dashboard),
+``monitoring`` (indicators and data quality) and ``simulation`` (reform
+scenarios and the budget solver). See docs/web.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def install_pages(app: FastAPI) -> None:
     from solidarity.web.pages.errors import PageErrors
 
     for module in (account, registry, imports, programmes, linkage, coherence):
+        app.include_router(module.router, dependencies=[Depends(remember_csrf)])
+    from solidarity.web.pages import monitoring, simulation
+
+    for module in (monitoring, simulation):
         app.include_router(module.router, dependencies=[Depends(remember_csrf)])
     app.router.routes.extend(account.PUBLIC_PAGE_ROUTES)
     app.add_middleware(PageErrors)

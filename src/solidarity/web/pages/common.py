@@ -79,6 +79,9 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("/programmes", _("Programmes"), "programs.read"),
     NavItem("/linkage/review", _("Duplicates"), "linkage.review"),
     NavItem("/coherence", _("Coherence"), COHERENCE_READ),
+    NavItem("/monitoring", _("Monitoring"), "monitoring.read"),
+    NavItem("/data-quality", _("Data quality"), "monitoring.read"),
+    NavItem("/simulation", _("Simulation"), "simulation.run"),
     NavItem("/account", _("Account"), "authenticated"),
 )
 
