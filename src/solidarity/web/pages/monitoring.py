@@ -164,7 +164,7 @@ def quality_dashboard(
     pages = max((matching + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     filters = {"as_of": on.isoformat(), **where}
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
-    context = {
+    context: dict[str, Any] = {
         "result": result,
         "filters": filters,
         "page": page,

@@ -81,7 +81,7 @@ def simulation_home(request: Request, session: SessionDep, analyst: Analyst) -> 
     for row in service.list_scenarios(session):
         latest[row.name] = row
         versions[row.name] = versions.get(row.name, 0) + 1
-    recent = []
+    recent: list[Any] = []
     for kind in (RUN, SOLVE):
         found, _total = jobs.list_jobs(session, kind=kind, limit=10, owner=analyst.username)
         recent.extend(found)
