@@ -159,7 +159,10 @@ def quality_dashboard(
         failing_offset=(page - 1) * PAGE_SIZE,
         failing_where=where,
     )
-    dimensions = [s for s in result["scores"] if s["by"] == "dimension"]
+    dimensions = sorted(
+        (s for s in result["scores"] if s["by"] == "dimension"),
+        key=lambda s: quality.DIMENSIONS.index(s["group"]),
+    )
     matching = int(result.get("failing_matching", 0))
     pages = max((matching + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     filters = {"as_of": on.isoformat(), **where}
