@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
@@ -165,6 +166,11 @@ def build(engine: Engine, households: int, seed: int = 1) -> dict[str, int]:
     return {"households": households, "persons": int(n)}
 
 
+def _progress(figures: dict[str, Any], key: str) -> None:
+    # On a busy machine a 1M run takes long: say how far it got (stderr; stdout stays JSON).
+    print(f"{key} = {figures[key]}", file=sys.stderr, flush=True)
+
+
 def _timed(fn: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     out = fn()
@@ -291,17 +297,20 @@ def main() -> None:
         counts = build(engine, args.households)
         figures: dict[str, Any] = {**counts, "backend": engine.dialect.name}
         figures["build_s"] = round(time.perf_counter() - started, 2)
+        _progress(figures, "build_s")
         scenario = service.parse_scenario(SCENARIO)
         with unit_of_work(engine) as s:
             started = time.perf_counter()
             baseline = service.baseline_side(s, AS_OF)
             service.read_population(s, AS_OF, [baseline, service.apply_changes(baseline, scenario)])
             figures["read_s"] = round(time.perf_counter() - started, 2)
+            _progress(figures, "read_s")
             once = rules_once(s, scenario)
             figures.update({k: round(v, 2) if isinstance(v, float) else v for k, v in once.items()})
             figures["eligibility_engine_s"] = round(eligibility_engine(s), 2)
             result, run_s = _timed(lambda: service.run(s, scenario))
             figures["run_s"] = round(run_s, 2)
+            _progress(figures, "run_s")
             figures["report_ratio"] = round(run_s / once["rules_once_s"], 2)
             figures["report_ratio_target"] = REPORT_TARGET
             figures["report_ratio_met"] = run_s / once["rules_once_s"] <= REPORT_TARGET
@@ -313,6 +322,7 @@ def main() -> None:
                               high=2000, budget=figures["baseline_cost"] / 4)  # fmt: skip
             solved, solve_s = _timed(lambda: solver.solve(s, request))
             figures["solve_s"] = round(solve_s, 2)
+            _progress(figures, "solve_s")
             figures["solve_evaluations"] = solved["evaluations"]
             figures["solve_evaluations_target"] = SOLVE_TARGET
             figures["solve_evaluations_met"] = solved["evaluations"] <= SOLVE_TARGET
@@ -323,6 +333,7 @@ def main() -> None:
             figures["column_read_floor_s"] = round(floor, 2)
             rows, snapshot_s = _timed(lambda: monitoring.snapshot(s, "bench", AS_OF, "bench"))
             figures["snapshot_s"] = round(snapshot_s, 2)
+            _progress(figures, "snapshot_s")
             figures["snapshot_ratio"] = round(snapshot_s / floor, 2)
             figures["snapshot_ratio_target"] = SNAPSHOT_TARGET
             figures["snapshot_ratio_met"] = snapshot_s / floor <= SNAPSHOT_TARGET
@@ -331,6 +342,7 @@ def main() -> None:
             started = time.perf_counter()
             report = quality.assess(s, AS_OF)
             figures["quality_s"] = round(time.perf_counter() - started, 2)
+            _progress(figures, "quality_s")
             figures["quality_checked"] = report.get("checked")
         engine.dispose()
     print(json.dumps(figures, indent=2))
