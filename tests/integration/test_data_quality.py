@@ -123,3 +123,49 @@ def test_each_dimension_scores_the_known_defects(session: Session) -> None:
         "sex": 0.0,
         "urban_rural": 0.1,
     }
+
+
+def test_failing_records_page_and_filter_and_the_worst_groups(session: Session) -> None:
+    ids = defects(session)
+    everything = quality.assess(session, AS_OF)
+    pages = [
+        quality.assess(session, AS_OF, failing_limit=4, failing_offset=offset)["failing"]
+        for offset in (0, 4, 8, 12)
+    ]
+    assert [len(p) for p in pages] == [4, 4, 4, 3]
+    assert [f for p in pages for f in p] == everything["failing"]
+
+    stale = quality.assess(session, AS_OF, failing_where={"dimension": "timeliness"})
+    assert stale["failing_total"] == 15 and stale["failing_matching"] == 5
+    assert {f["household_id"] for f in stale["failing"]} == {ids[f"h{i}"] for i in range(6, 11)}
+    one = quality.assess(session, AS_OF, failing_where={"check": "settlement type given"})
+    assert [f["record_id"] for f in one["failing"]] == [ids["h5"]]
+
+    # D2 holds h6-h10: 5 stale households, h6 and h7's consumption, h7/h9's duplicate.
+    areas = quality.worst(everything, "area")
+    assert [a["group"] for a in areas] == ["D2", "D1"]
+    d1, d2 = areas[1], areas[0]
+    assert d1["checked"] + d2["checked"] == everything["checked"]
+    assert d1["failed"] + d2["failed"] == 15
+    assert d2["score"] == round((d2["checked"] - d2["failed"]) / d2["checked"], 6)
+    fields = quality.worst(everything, "field", top=2)
+    assert fields[0]["group"] == "valid_from"  # timeliness: 5 of 10 fail
+    assert fields[0]["score"] == 0.5 and len(fields) == 2
+
+
+def test_the_plan_lists_every_check_with_threshold_owner_and_frequency() -> None:
+    plan = quality.plan()
+    assert len(plan) == len(quality.CHECKS)
+    assert [p["dimension"] for p in plan] == sorted(
+        (p["dimension"] for p in plan), key=quality.DIMENSIONS.index
+    )
+    fresh = next(p for p in plan if p["check"] == "updated within a year")
+    assert fresh["rule"] == "days_since_update <= params.max_days"
+    assert fresh["parameters"] == "max_days = 365"
+    assert (fresh["threshold"], fresh["owner"], fresh["frequency"]) == (
+        0.95,
+        "data steward",
+        "monthly",
+    )
+    document = quality.plan_html(plan)
+    assert "Data quality assurance plan" in document and "updated within a year" in document

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from solidarity.monitoring import service
@@ -271,3 +271,39 @@ def test_journey_indicators_match_hand_counts(session: Session) -> None:
     assert v["DAYS_TO_ENROL"].value == 25.0  # type: ignore[attr-defined]
     by = {(d["by"], d["group"]): d["value"] for d in v["DAYS_TO_ENROL"].disaggregation}  # type: ignore[attr-defined]
     assert by == {("programme", "CG"): 25.0}
+
+
+def test_a_snapshot_job_feeds_the_dashboard(engine: Engine) -> None:
+    from solidarity.db.engine import unit_of_work
+    from solidarity.jobs import service as jobs
+    from solidarity.jobs.worker import Worker
+    from solidarity.monitoring.jobs import SNAPSHOT
+
+    with unit_of_work(engine) as s:
+        world(s)
+        service.load_standard(s, "analyst")
+        assert all(i["latest"] is None for i in service.dashboard(s))
+        params = {"period": "2025-06", "as_of": AS_OF.isoformat(), "actor": "analyst"}
+        job_id = jobs.enqueue(s, SNAPSHOT, params, actor="analyst", max_attempts=1).id
+    assert Worker(engine, "w").run_once() is True
+    with unit_of_work(engine) as s:
+        done = jobs.get_job(s, job_id)
+        assert done.status == "succeeded", done.error
+        result = done.result or {}
+        items = {i["code"]: i for i in service.dashboard(s)}
+        assert result["indicators"] == len(items)
+        assert result["computed"] + result["not_computable"] == len(items)
+        sdg = items["SDG_1_3_1"]
+        latest = sdg["latest"]
+        assert (latest["period"], latest["value"], latest["numerator"], latest["denominator"]) == (
+            "2025-06",
+            0.4,
+            4,
+            10,
+        )
+        by = {(d["by"], d["group"]): d["value"] for d in latest["disaggregation"]}
+        assert by[("sex", "female")] == 0.2 and by[("sex", "male")] == 0.6
+        assert sdg["disaggregations"] == ["sex", "age_group", "area"]
+        assert [p["value"] for p in sdg["points"]] == [0.4]
+        grm = items["GRIEVANCE_WITHIN_STANDARD"]["latest"]
+        assert grm["status"] == "not_computable" and "grievance" in grm["reason"]

@@ -23,6 +23,7 @@ from itertools import product
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from solidarity.programs.models import Programme, ProgrammeRule
@@ -321,3 +322,36 @@ def test_solver_refuses_an_infeasible_target(session: Session) -> None:
         solver.solve(session, _solve(parameter="threshold", low=0, high=300, coverage_of_poor=1.0))
     with pytest.raises(ScenarioInvalid, match="no parameter 'limit'"):
         solver.solve(session, _solve(parameter="limit", low=0, high=1, budget=1))
+
+
+def test_run_and_solve_jobs_keep_the_results_the_pages_show(engine: Engine) -> None:
+    from solidarity.db.engine import unit_of_work
+    from solidarity.jobs import service as jobs
+    from solidarity.jobs.worker import Worker
+    from solidarity.simulation.jobs import RUN, SOLVE
+
+    with unit_of_work(engine) as s:
+        build(s)
+        service.save_scenario(s, service.parse_scenario(reform()), "analyst")
+        merged = reform(name="merged", changes=[])
+        service.save_scenario(s, service.parse_scenario(merged), "analyst")
+        run = jobs.enqueue(s, RUN, {"names": ["reform", "merged"], "as_of": None}, actor="a")
+        request = _solve(parameter="threshold", low=0, high=1100, budget=500)
+        solve = jobs.enqueue(s, SOLVE, {"request": request.model_dump(mode="json")}, actor="a")
+        run_id, solve_id = run.id, solve.id
+    worker = Worker(engine, "w")
+    assert worker.run_once() is True and worker.run_once() is True
+    with unit_of_work(engine) as s:
+        ran, solved = jobs.get_job(s, run_id), jobs.get_job(s, solve_id)
+        assert ran.status == "succeeded", ran.error
+        assert solved.status == "succeeded", solved.error
+        results = (ran.result or {})["results"]
+        # The worked example: baseline 960, the reform 2,400; an empty scenario changes nothing.
+        assert [r["scenario_figures"]["total_cost"] for r in results] == [2400, 960]
+        assert [row["scenario"] for row in (ran.result or {})["table"]] == [
+            "baseline",
+            "reform",
+            "merged",
+        ]
+        assert (solved.result or {})["solution"]["programme_cost"] == 480
+        assert (solved.result or {})["evaluations"] <= 20

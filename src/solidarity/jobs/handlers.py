@@ -29,3 +29,9 @@ def register_all() -> None:
     register_handler(programs_jobs.ENROL, programs_jobs.run_enrolment)
     register_handler(programs_jobs.ENTITLEMENTS, programs_jobs.run_entitlements)
     register_handler(GRIEVANCE_ESCALATION, run_escalation)
+    from solidarity.monitoring import jobs as monitoring_jobs
+    from solidarity.simulation import jobs as simulation_jobs
+
+    register_handler(monitoring_jobs.SNAPSHOT, monitoring_jobs.run_snapshot)
+    register_handler(simulation_jobs.RUN, simulation_jobs.run_scenarios)
+    register_handler(simulation_jobs.SOLVE, simulation_jobs.run_solve)

@@ -38,6 +38,11 @@ class QualityCheck:
     field: str
     expression: str
     parameters: tuple[tuple[str, Any], ...] = ()
+    #: The data quality assurance plan: the share of records that must pass, who
+    #: follows failures up and how often the check is run.
+    threshold: float = 0.95
+    owner: str = "data steward"
+    frequency: str = "monthly"
 
 
 CHECKS: tuple[QualityCheck, ...] = (
@@ -181,11 +186,16 @@ def assess(
     scope: Sequence[str] | None = None,
     checks: Sequence[QualityCheck] = CHECKS,
     failing_limit: int = 1000,
+    failing_offset: int = 0,
+    failing_where: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Scores per dimension and per field, area, source and enumerator; failing records.
 
     A score is the share of (record, check) pairs passing; with no records it is
-    ``None`` (not computable), never zero.
+    ``None`` (not computable), never zero. Failing records are listed from
+    ``failing_offset``, at most ``failing_limit``, keeping those whose columns
+    (``dimension``, ``check``, ``area``, ``source``, ``enumerator``) equal the
+    values of ``failing_where``; ``failing_matching`` counts them.
     """
     # One registry read serves both levels.
     base = read_base(session, as_of, _fields(checks), scope)
@@ -230,6 +240,10 @@ def assess(
                 {"by": group, "group": str(row[group]), **_nums(row), "dimension": row["dimension"]}
             )
     failing = results.filter(~pl.col("passed")).sort("level", "record_id", "check")
+    matching = failing
+    for column, wanted in (failing_where or {}).items():
+        if column in ("dimension", "check", "area", "source", "enumerator", "field") and wanted:
+            matching = matching.filter(pl.col(column) == wanted)
     passed = int(results["passed"].sum())
     return {
         "as_of": as_of.isoformat(),
@@ -238,7 +252,8 @@ def assess(
         "failed": results.height - passed,
         "scores": scores,
         "failing_total": failing.height,
-        "failing": failing.drop("passed").head(failing_limit).to_dicts(),
+        "failing_matching": matching.height,
+        "failing": matching.drop("passed").slice(failing_offset, failing_limit).to_dicts(),
     }
 
 
@@ -253,3 +268,68 @@ def consistency_feed(report: dict[str, Any]) -> dict[str, float]:
         for s in report["scores"]
         if s["by"] == "field" and s["dimension"] == "completeness" and s["checked"]
     }
+
+
+def worst(report: dict[str, Any], by: str, top: int | None = None) -> list[dict[str, Any]]:
+    """Groups of ``by`` (field, area, source, enumerator) over all dimensions, worst first."""
+    totals: dict[str, list[int]] = {}
+    for s in report.get("scores", []):
+        if s["by"] == by:
+            entry = totals.setdefault(s["group"], [0, 0])
+            entry[0] += int(s["checked"])
+            entry[1] += int(s["failed"])
+    rows = [
+        {
+            "group": group,
+            "checked": checked,
+            "failed": failed,
+            "score": round((checked - failed) / checked, 6) if checked else None,
+        }
+        for group, (checked, failed) in totals.items()
+    ]
+    rows.sort(key=lambda r: (r["score"] if r["score"] is not None else 2.0, r["group"]))
+    return rows[:top] if top is not None else rows
+
+
+def plan(checks: Sequence[QualityCheck] = CHECKS) -> list[dict[str, Any]]:
+    """The data quality assurance plan: each check with its rule, threshold, owner, frequency."""
+    return [
+        {
+            "dimension": c.dimension,
+            "check": c.name,
+            "level": c.level,
+            "field": c.field,
+            "rule": c.expression,
+            "parameters": ", ".join(f"{k} = {v}" for k, v in c.parameters),
+            "threshold": c.threshold,
+            "owner": c.owner,
+            "frequency": c.frequency,
+        }
+        for c in sorted(checks, key=lambda c: (DIMENSIONS.index(c.dimension), c.name))
+    ]
+
+
+def plan_html(rows: list[dict[str, Any]]) -> str:
+    """The plan as a self-contained HTML document (also the source of its PDF)."""
+    import html
+
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in (rows[0] if rows else {}))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
+        for r in rows
+    )
+    style = (
+        "body{font-family:sans-serif;font-size:11px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
+    )
+    intro = (
+        "<h1>Data quality assurance plan</h1><p>Each check is a rule of the rule language a "
+        "good record satisfies. A check is met when the share of records passing it reaches "
+        "its threshold; failing records go to the owner for follow-up at the given frequency."
+        "</p>"
+    )
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Data quality "
+        f"assurance plan</title><style>{style}</style></head><body>{intro}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
+    )

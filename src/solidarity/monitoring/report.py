@@ -69,3 +69,23 @@ def render_pdf(trends: list[dict[str, Any]]) -> bytes:
     from solidarity.coherence.report import render_pdf as pdf
 
     return pdf(render_html(trends))
+
+
+def quality_chart(dimensions: list[dict[str, Any]]) -> str:
+    """Data quality score of each dimension (share of record checks passing)."""
+    alt = altair_module()
+    values = [
+        {"dimension": d["group"], "score": d["score"]} for d in dimensions if d["score"] is not None
+    ]
+    chart = (
+        alt.Chart(alt.Data(values=values))
+        .mark_bar(color="#2e86c1")
+        .encode(
+            x=alt.X("score:Q", title="share of checks passing", axis=alt.Axis(format="%"),
+                    scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("dimension:N", title=None),
+            tooltip=["dimension:N", alt.Tooltip("score:Q", format=".1%")],
+        )
+        .properties(width=380, height=24 * max(len(values), 1), title="Data quality by dimension")
+    )  # fmt: skip
+    return to_svg(chart)

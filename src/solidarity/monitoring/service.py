@@ -387,3 +387,44 @@ def trends(session: Session) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def dashboard(session: Session) -> list[dict[str, Any]]:
+    """Each indicator's trend (as :func:`trends`) with its definition and latest snapshot.
+
+    ``latest`` is the newest stored snapshot value (``None`` before the first
+    snapshot), with its status, the reason when not computable, and its
+    disaggregation.
+    """
+    store = MonitoringRepository(session)
+    out = []
+    for item in trends(session):
+        definition = parse_definition(indicator(session, item["code"], item["version"]).definition)
+        stored = store.snapshots(code=item["code"])
+        latest = stored[-1] if stored else None
+        out.append(
+            {
+                **item,
+                "frequency": definition.frequency,
+                "owner_agency": definition.owner_agency,
+                "unit_of_analysis": definition.unit_of_analysis,
+                "disaggregations": definition.disaggregations,
+                "source_definition": definition.source_definition,
+                "latest": None
+                if latest is None
+                else {
+                    "period": latest.period,
+                    "as_of": latest.as_of.isoformat(),
+                    "indicator_version": latest.indicator_version,
+                    "value": latest.value,
+                    "numerator": latest.numerator,
+                    "denominator": latest.denominator,
+                    "status": latest.status,
+                    "reason": latest.reason,
+                    "target": definition.targets.get(latest.as_of.year),
+                    "data_version": latest.data_version,
+                    "disaggregation": list(latest.disaggregation or []),
+                },
+            }
+        )
+    return out

@@ -88,7 +88,10 @@ class Locale:
             return "-"
         if isinstance(value, str):
             try:
-                value = datetime.fromisoformat(value)
+                # A bare day ("2025-06-30") stays a date, not midnight of that day.
+                value = (
+                    date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+                )
             except ValueError:
                 return str(value)
         if isinstance(value, datetime):

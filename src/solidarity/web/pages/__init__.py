@@ -4,8 +4,9 @@ One module per area: ``account`` (sign-in, sign-out, language, account),
 ``registry`` (search, households, change requests), ``imports`` (the import
 wizard), ``programmes`` (rules, preview, explain, cycles), ``linkage`` (the
 duplicate review queue), ``coherence`` (the diagnostics dashboard), ``grievances``
-(intake, inbox, workflow), ``cases`` (caseload, case) and ``referrals`` (worklist,
-sending, the receiving agency's view). See docs/web.md.
+(intake, inbox, workflow), ``cases`` (caseload, case), ``referrals`` (worklist,
+sending, the receiving agency's view), ``monitoring`` (indicators and data quality)
+and ``simulation`` (reform scenarios and the budget solver). See docs/web.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def install_pages(app: FastAPI) -> None:
 
     for module in (account, registry, imports, programmes, linkage, coherence):
         app.include_router(module.router, dependencies=[Depends(remember_csrf)])
-    for module in (grievances, cases, referrals):
+    from solidarity.web.pages import monitoring, simulation
+
+    for module in (grievances, cases, referrals, monitoring, simulation):
         app.include_router(module.router, dependencies=[Depends(remember_csrf)])
     app.router.routes.extend(account.PUBLIC_PAGE_ROUTES)
     app.add_middleware(PageErrors)

@@ -82,6 +82,9 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("/grievances", _("Grievances"), "grievances.read"),
     NavItem("/cases", _("Cases"), "cases.manage"),
     NavItem("/referrals", _("Referrals"), "referrals.manage"),
+    NavItem("/monitoring", _("Monitoring"), "monitoring.read"),
+    NavItem("/data-quality", _("Data quality"), "monitoring.read"),
+    NavItem("/simulation", _("Simulation"), "simulation.run"),
     NavItem("/account", _("Account"), "authenticated"),
 )
 
