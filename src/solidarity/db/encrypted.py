@@ -5,11 +5,17 @@ with the column's field name as associated data. Any SQL comparison, pattern mat
 or ordering on such a column would compare ciphertexts (random nonces: never
 equal, meaningless order), so the column's comparator raises instead: search
 through the blind-index columns.
+
+:class:`EncryptedJSON` does the same for JSON documents that copy names, phones
+or identifiers (change-request payloads, merge snapshots, shared referral
+records): the document is serialised, then sealed as one value; it is read back
+whole and never queried inside in SQL.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, TypeVar
 
 from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
@@ -27,8 +33,11 @@ class EncryptedComparisonError(TypeError):
     """A query compared, matched or sorted an encrypted column (a programming error)."""
 
 
-class EncryptedText(TypeDecorator[str]):
-    """Text encrypted at rest under the field key ring (``field`` is the associated data)."""
+T = TypeVar("T")
+
+
+class _Sealed(TypeDecorator[T]):
+    """Common part of the encrypted column types: the field name and the comparator."""
 
     impl = Text
     cache_ok = True
@@ -52,6 +61,12 @@ class EncryptedText(TypeDecorator[str]):
         def reverse_operate(self, op: Any, other: Any, **kwargs: Any) -> Any:
             raise EncryptedComparisonError(f"{self.expr} is encrypted: compare its blind index")
 
+
+class EncryptedText(_Sealed[str]):
+    """Text encrypted at rest under the field key ring (``field`` is the associated data)."""
+
+    cache_ok = True
+
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
@@ -70,6 +85,36 @@ class EncryptedText(TypeDecorator[str]):
         return EncryptedText(self.field)
 
 
+class EncryptedJSON(_Sealed[Any]):
+    """A JSON document encrypted at rest as one value (``field`` is the associated data).
+
+    Stored as the sealed compact JSON text, so key rotation re-seals it like any
+    :class:`EncryptedText` value. Reassign the attribute to change it (no in-place
+    mutation tracking, as with the plain JSON columns).
+    """
+
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        from solidarity.governance.encryption import key_ring
+
+        document = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return key_ring().encrypt(document, self.field)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        from solidarity.governance.encryption import key_ring
+
+        document = key_ring().decrypt(value, self.field)
+        return None if document is None else json.loads(document)
+
+    def copy(self, **kw: Any) -> EncryptedJSON:
+        return EncryptedJSON(self.field)
+
+
 def encrypted_columns(table: Any) -> dict[str, str]:
-    """``{column name: field}`` of the encrypted columns of a Table."""
-    return {c.name: c.type.field for c in table.columns if isinstance(c.type, EncryptedText)}
+    """``{column name: field}`` of the encrypted columns (text and JSON) of a Table."""
+    return {c.name: c.type.field for c in table.columns if isinstance(c.type, _Sealed)}

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solidarity.db.base import Base, JSONType, TimestampedMixin, VersionedMixin, utcnow
-from solidarity.db.encrypted import EncryptedText
+from solidarity.db.encrypted import EncryptedJSON, EncryptedText
 
 VERSIONED: Any = {"version_id_col": VersionedMixin.version}
 
@@ -188,7 +188,9 @@ class Referral(VersionedMixin, TimestampedMixin, Base):
     decline_reason: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(Text)
     shared_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    shared_record: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    shared_record: Mapped[dict[str, Any]] = mapped_column(
+        EncryptedJSON("referral_shared_record"), default=dict
+    )
     consent_id: Mapped[int | None] = mapped_column(Integer)
     case_id: Mapped[int | None] = mapped_column(Integer, index=True)
     grievance_id: Mapped[int | None] = mapped_column(Integer)

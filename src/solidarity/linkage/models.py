@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solidarity.db.base import Base, JSONType, TimestampedMixin
+from solidarity.db.encrypted import EncryptedJSON
 
 
 class LinkageModel(TimestampedMixin, Base):
@@ -115,8 +116,8 @@ class LinkageMerge(TimestampedMixin, Base):
     merged_id: Mapped[int] = mapped_column(Integer, index=True)
     decision_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="applied")  # applied | undone
-    survivor_before: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    merged_before: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    survivor_before: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("merge_survivor_before"))
+    merged_before: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("merge_merged_before"))
     fields_taken: Mapped[list[str]] = mapped_column(JSONType)
     identifiers_moved: Mapped[list[int]] = mapped_column(JSONType)
     memberships: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from solidarity.db.base import Base, JSONType, TimestampedMixin, VersionedMixin, utcnow
-from solidarity.db.encrypted import EncryptedText
+from solidarity.db.encrypted import EncryptedJSON, EncryptedText
 
 
 def _name_index_default(context: Any) -> str:
@@ -252,7 +252,9 @@ class ChangeRequest(VersionedMixin, TimestampedMixin, Base):
     household_id: Mapped[int | None] = mapped_column(Integer, index=True)
     person_id: Mapped[int | None] = mapped_column(Integer)
     area_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        EncryptedJSON("change_request_payload"), default=dict
+    )
     reason: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(128))
     decided_by: Mapped[str | None] = mapped_column(String(128))
@@ -261,7 +263,7 @@ class ChangeRequest(VersionedMixin, TimestampedMixin, Base):
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     effective_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     validation_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("change_request_result"))
 
 
 class ImportRun(TimestampedMixin, Base):
