@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from solidarity.db.engine import unit_of_work
 from tests.etags import if_match
@@ -250,3 +250,31 @@ def test_operation_ids_are_stable(client: TestClient) -> None:
         "approve_change_request",
         "reject_change_request",
     } <= ids
+
+
+def test_change_request_payload_is_encrypted_at_rest_and_read_through_the_api(
+    engine: Engine, reg: TinyRegistry, officer: TestClient, supervisor: TestClient
+) -> None:
+    url = f"/api/v1/households/{reg.okello}"
+    person = {"phone": "+256700555444", "other_names": "Wanjiru"}
+    created = officer.post(
+        "/api/v1/change-requests",
+        json={
+            "kind": "update_fields",
+            "household_id": reg.okello,
+            "payload": {"person_id": reg.amina, "person": person},
+        },
+        headers={"If-Match": officer.get(url).headers["etag"]},
+    )
+    assert created.status_code == 201, created.text
+    request_url = f"/api/v1/change-requests/{created.json()['id']}"
+    approved = supervisor.post(f"{request_url}/approve", headers=if_match(officer, request_url))
+    assert approved.status_code == 200, approved.text
+    with engine.connect() as conn:
+        raw = conn.execute(text("SELECT payload, result FROM change_request")).all()
+    stored = "\n".join(str(v) for row in raw for v in row)
+    assert "Wanjiru" not in stored and "+256700555444" not in stored
+    assert all(v is None or v.count(":") == 1 for row in raw for v in row)  # "<key id>:<sealed>"
+    shown = officer.get(request_url).json()
+    assert shown["payload"]["person"] == person
+    assert shown["status"] == "applied" and shown["result"]["household_version"] == 2

@@ -21,15 +21,21 @@ from solidarity.governance.encryption import (
     reset_key_ring,
     write_key_ring,
 )
+from solidarity.linkage.models import LinkageMerge
 from solidarity.registry import service
 from solidarity.registry.history import person_state
 from solidarity.registry.intake.service import import_files
-from solidarity.registry.models import Identifier, Person, PersonHistory
+from solidarity.registry.models import ChangeRequest, Identifier, Person, PersonHistory
 from solidarity.registry.schemas import RegistrySearch
 from tests.integration.test_registry_builders import TinyRegistry, build_registry
 from tests.registry_files import load_test_areas, registry_files
 
 PLAINTEXT = ["Amina", "Okello", "Mwangi", "NID-001", "NID-004", "+256700111222"]
+#: A change-request payload and merge snapshot copying Amina's data.
+DOCUMENT = {
+    "person": {"given_name": "Amina", "family_name": "Okello", "phone": "+256700111222"},
+    "identifiers": [{"id_type": "national_id", "value": "NID-001"}],
+}
 
 
 @pytest.fixture
@@ -53,6 +59,28 @@ def _registry(engine: Engine) -> TinyRegistry:
         session.flush()
         # An earlier version of Amina, as a registry change would keep it.
         session.add(PersonHistory(person_id=amina.id, valid_to=utcnow(), **person_state(amina)))
+        # JSON documents that copy her name, phone and identifier.
+        session.add(
+            ChangeRequest(
+                kind="update_fields",
+                household_id=reg.okello,
+                person_id=amina.id,
+                payload=DOCUMENT,
+                result={"person": DOCUMENT["person"]},
+                requested_by="officer",
+            )
+        )
+        session.add(
+            LinkageMerge(
+                survivor_id=reg.amina,
+                merged_id=reg.sara,
+                survivor_before=DOCUMENT["person"],
+                merged_before={"identifiers": DOCUMENT["identifiers"]},
+                fields_taken=["phone"],
+                identifiers_moved=[],
+                memberships={},
+            )
+        )
     return reg
 
 
@@ -64,6 +92,8 @@ def _raw_text(engine: Engine) -> str:
             "person": "given_name, family_name, other_names, phone, name_index",
             "person_history": "given_name, family_name, other_names, phone, name_index",
             "identifier": "value, value_index",
+            "change_request": "payload, result",
+            "linkage_merge": "survivor_before, merged_before",
         }.items():
             for row in conn.execute(text(f"SELECT {columns} FROM {table}")):
                 parts.extend(str(v) for v in row)
@@ -99,6 +129,14 @@ def test_nothing_readable_in_the_database(engine: Engine) -> None:
         assert values == ["NID-001", "NID-002", "NID-003", "NID-004"]
         old = session.scalars(select(PersonHistory).where(PersonHistory.person_id == reg.amina))
         assert {h.given_name for h in old} == {"Amina"}
+        request = session.scalars(select(ChangeRequest)).one()
+        assert request.payload == DOCUMENT and request.result == {"person": DOCUMENT["person"]}
+        merge = session.scalars(select(LinkageMerge)).one()
+        assert merge.survivor_before == DOCUMENT["person"]
+        assert merge.merged_before == {"identifiers": DOCUMENT["identifiers"]}
+        # The documents cannot be queried inside in SQL either.
+        with pytest.raises(EncryptedComparisonError):
+            session.scalars(select(ChangeRequest).where(ChangeRequest.payload == DOCUMENT))
     if engine.dialect.name == "sqlite":
         database = Path(engine.url.database or "")
         with engine.connect() as conn:
@@ -149,6 +187,9 @@ def test_rotation_reencrypts_everything_and_retires_the_old_key(
     reg = _registry(engine)
     before = rotation.key_usage(engine)
     (old,) = before
+    # `keys fields status` counts the sealed JSON documents too.
+    assert before[old]["change_request.payload"] == before[old]["change_request.result"] == 1
+    assert before[old]["linkage_merge.survivor_before"] == 1
     with pytest.raises(FieldKeyError, match="active"):
         rotation.retire_data_key(engine, old)
     ring = rotation.add_data_key()
@@ -159,6 +200,7 @@ def test_rotation_reencrypts_everything_and_retires_the_old_key(
     seen: list[tuple[str, int, int]] = []
     report = rotation.reencrypt(engine, ring, progress=lambda *a: seen.append(a))
     assert report.rewritten["person"] == 6 and report.rewritten["identifier"] == 4
+    assert report.rewritten["change_request"] == 1 and report.rewritten["linkage_merge"] == 1
     assert seen and seen[-1][1] == seen[-1][2]
     assert set(rotation.key_usage(engine)) == {ring.active_data}
     # Resuming finds nothing left to do.
@@ -169,6 +211,9 @@ def test_rotation_reencrypts_everything_and_retires_the_old_key(
         assert _person_ids(session, id_value="NID-001") == [reg.amina]
         amina = session.get(Person, reg.amina)
         assert amina is not None and amina.phone == "+256700111222"
+        assert session.scalars(select(ChangeRequest.payload)).one() == DOCUMENT
+        merge = session.scalars(select(LinkageMerge)).one()
+        assert merge.survivor_before == DOCUMENT["person"]
 
 
 def test_blind_index_rotation_keeps_search_working(engine: Engine, own_keys: Path) -> None:
