@@ -4,7 +4,9 @@ Both walk every encrypted table in primary-key batches, each batch its own
 transaction (like bulk intake), so a rotation interrupted half-way keeps what it
 did and a re-run carries on: a value says which key sealed it, and only values
 not under the active key are rewritten. Reads use the raw stored text (no column
-type), so values are decrypted and sealed once per batch, in bulk.
+type), so values are decrypted and sealed once per batch, in bulk. Encrypted JSON
+documents (change-request payloads, merge snapshots, shared referral records) are
+sealed text like the others and are re-sealed without being parsed.
 """
 
 from __future__ import annotations
