@@ -19,6 +19,7 @@ from solidarity.db.engine import session_factory, unit_of_work
 from solidarity.governance import audit
 from solidarity.governance.repository import AuditFilter, AuditRepository
 from solidarity.registry.models import Person
+from tests.etags import if_match
 from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
 runner = CliRunner()
@@ -75,9 +76,14 @@ def test_an_approved_erasure_leaves_no_personal_data_but_keeps_figures_and_audit
             },
             "reason": "Amina Okello brought her new phone",
         },
+        headers=if_match(officer, f"/api/v1/households/{reg.okello}"),
     )
     assert filed.status_code == 201, filed.text
-    approved = supervisor.post(f"/api/v1/change-requests/{filed.json()['id']}/approve", json={})
+    approved = supervisor.post(
+        f"/api/v1/change-requests/{filed.json()['id']}/approve",
+        json={},
+        headers=if_match(officer, f"/api/v1/change-requests/{filed.json()['id']}"),
+    )
     assert approved.status_code == 200, approved.text
     consent = officer.post(
         "/api/v1/consents",
@@ -179,10 +185,13 @@ def test_retention_lists_then_anonymises_records_past_their_period(
             "household_id": reg.mwangi,
             "payload": {"person_id": reg.ruth, "removal_reason": "migration"},
         },
+        headers=if_match(officer, f"/api/v1/households/{reg.mwangi}"),
     )
     assert filed.status_code == 201, filed.text
     approved = client_as("supervisor", "R01-D02").post(
-        f"/api/v1/change-requests/{filed.json()['id']}/approve", json={}
+        f"/api/v1/change-requests/{filed.json()['id']}/approve",
+        json={},
+        headers=if_match(officer, f"/api/v1/change-requests/{filed.json()['id']}"),
     )
     assert approved.status_code == 200, approved.text
     monkeypatch.setenv("SOLIDARITY_DATABASE_URL", database_url)

@@ -19,6 +19,7 @@ from solidarity.governance import audit
 from solidarity.interop.models import CrvsEvent, DciMessage, DciOutbox, DciRegistryEvent
 from solidarity.jobs.models import Job
 from solidarity.registry.models import ImportRun
+from tests.etags import if_match
 from tests.integration.test_privacy_erasure import AMINA, _aggregates, _tables_mentioning
 from tests.integration.test_registry_builders import TinyRegistry, build_registry
 
@@ -182,10 +183,13 @@ def test_an_erasure_scrubs_the_dci_log_jobs_and_every_intake_and_payroll_file(
                 "person": {"phone": PHONE, "other_names": "Wanjiru"},
             },
         },
+        headers=if_match(officer, f"/api/v1/households/{reg.okello}"),
     )
     assert filed.status_code == 201, filed.text
     approved = client_as("supervisor", "R01-D01").post(
-        f"/api/v1/change-requests/{filed.json()['id']}/approve", json={}
+        f"/api/v1/change-requests/{filed.json()['id']}/approve",
+        json={},
+        headers=if_match(officer, f"/api/v1/change-requests/{filed.json()['id']}"),
     )
     assert approved.status_code == 200, approved.text
     _seed_copies(engine, reg, uploads, reports)
