@@ -171,6 +171,9 @@ def test_change_request_filed_with_field_errors_then_approved_by_another_person(
     sup_token = sign_in(supervisor, "sup")
     inbox = supervisor.get("/registry/change-requests")
     assert f"/registry/change-requests/{request_id}" in inbox.text
+    # The payload, sealed at rest, is shown decrypted to the person deciding.
+    shown = supervisor.get(f"/registry/change-requests/{request_id}")
+    assert shown.status_code == 200 and "tiles" in shown.text
     no_reason = supervisor.post(
         f"/registry/change-requests/{request_id}/reject", data={}, headers=htmx(sup_token)
     )
