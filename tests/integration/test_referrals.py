@@ -11,7 +11,7 @@ from datetime import date
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from solidarity.db.engine import unit_of_work
@@ -204,9 +204,14 @@ def test_the_referral_life_cycle_across_two_agencies(world: World) -> None:
             "birth_date": "2015-07-01",
             "household_id": world.reg.okello,
         }
+    # The shared record is sealed at rest (it copies her name), read back whole.
+    with world.engine.connect() as conn:
+        raw = conn.execute(text("SELECT shared_record FROM referral")).scalar_one()
+    assert "Grace" not in raw and raw.count(":") == 1
     with unit_of_work(world.engine) as s:
         moe = person(s, "moe.desk")
         assert [r.id for r in referrals.list_referrals(s, moe)[0]] == [sent.id]
+        assert referrals.get_referral(s, moe, sent.id).shared_record == sent.shared_record
         assert referrals.list_referrals(s, person(s, "moh.desk"))[0] == []
         with pytest.raises(NotFoundError):
             referrals.get_referral(s, person(s, "moh.desk"), sent.id)
