@@ -267,6 +267,19 @@ def field_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_field_keys(field_key_file: Path) -> Iterator[None]:
+    """The run's key ring for fixtures wider than a test (module apps, session databases)."""
+    from solidarity.governance.encryption import reset_key_ring
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SOLIDARITY_KEY_FILE", str(field_key_file))
+    reset_key_ring()
+    yield
+    patch.undo()
+    reset_key_ring()
+
+
 @pytest.fixture(autouse=True)
 def _field_keys(monkeypatch: pytest.MonkeyPatch, field_key_file: Path) -> Iterator[None]:
     from solidarity.governance.encryption import reset_key_ring
