@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,13 @@ from sqlalchemy import create_engine
 
 from solidarity.db.engine import make_engine
 from solidarity.web.admission import ConcurrencyLimit, limit_for_engine
+
+
+def _run(coroutine: Any) -> None:
+    """Run ``coroutine`` on a fresh loop in its own thread: an earlier test (Playwright's
+    sync API) may have left an event loop running on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def test_at_most_limit_requests_run_at_once_and_the_others_wait() -> None:
@@ -31,7 +39,7 @@ def test_at_most_limit_requests_run_at_once_and_the_others_wait() -> None:
         calls = [limited({"type": "http", "path": f"/r{i}"}, None, None) for i in range(20)]
         await asyncio.gather(*calls)
 
-    asyncio.run(main())
+    _run(main())
     assert most == 3
     assert len(finished) == 20  # nobody was refused: the others queued
 
@@ -56,7 +64,7 @@ def test_health_checks_are_never_held_back() -> None:
         gate.set()
         await slow
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_the_limit_is_half_the_connection_pool(tmp_path: Path) -> None:
