@@ -300,10 +300,16 @@ def _registry_counts(engine: Engine) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def sqlite(engine: Engine) -> Engine:
+def sqlite(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """A database file of its own: filling it must not spoil the run's shared one."""
     if engine.dialect.name != "sqlite":
         pytest.skip("max_page_count is SQLite's; PostgreSQL reports disk_full the same way")
-    return engine
+    from solidarity.db import migrate
+
+    own = make_engine(f"sqlite:///{tmp_path / 'full-disk.db'}")
+    migrate.upgrade(own)
+    yield own
+    own.dispose()
 
 
 def test_import_job_on_a_full_disk_fails_cleanly_and_runs_once_there_is_room(
