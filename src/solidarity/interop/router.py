@@ -405,18 +405,19 @@ def ibr_sync_txn_status(
     return _sync_txn_status("ibr", raw, session, principal, keys, mkey.decrypt)
 
 
-@router.post(f"{IBR}/sync/enrolled", responses=DCI_RESPONSES)
-def ibr_sync_enrolled(
-    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+def _ibr_answer(
+    session: Session,
+    caller: service.Caller,
+    action: str,
+    request: Any,
+    correlation_id: str,
+    response: dict[str, Any],
+    details: dict[str, Any],
+    keys: KeyStore,
 ) -> JSONResponse:
-    """Is this person (or household) enrolled in an active programme? ``yes``/``no``."""
-    envelope = parse_envelope(raw, "search", mkey.decrypt)
-    request = parse_message(envelope, EnrolledRequest)
-    caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
-    correlation_id = new_id("cor")
-    response, details = service.enrolled(session, caller, request, correlation_id)
+    """Sign an IBR ``enrolled_response`` answer and log the exchange."""
     body = service.response_envelope(
-        caller, "on-search", response, keys, items=response["enrolled_response"]
+        caller, action, response, keys, items=response["enrolled_response"]
     )
     service.record_message(
         session,
@@ -429,6 +430,21 @@ def ibr_sync_enrolled(
         details=details,
     )
     return JSONResponse(body)
+
+
+@router.post(f"{IBR}/sync/enrolled", responses=DCI_RESPONSES)
+def ibr_sync_enrolled(
+    raw: RawDep, mkey: MessageKeyDep, session: SessionDep, principal: IbrReader, keys: KeysDep
+) -> JSONResponse:
+    """Is this person (or household) enrolled in an active programme? ``yes``/``no``."""
+    envelope = parse_envelope(raw, "search", mkey.decrypt)
+    request = parse_message(envelope, EnrolledRequest)
+    caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
+    correlation_id = new_id("cor")
+    response, details = service.enrolled(session, caller, request, correlation_id)
+    return _ibr_answer(
+        session, caller, "on-search", request, correlation_id, response, details, keys
+    )
 
 
 @router.post(f"{IBR}/sync/enrollment/updates", responses=DCI_RESPONSES)
@@ -441,20 +457,8 @@ def ibr_sync_enrollment_updates(
     caller = service.admit(session, principal, raw, envelope, server="ibr", needs_callback=False)
     correlation_id = new_id("cor")
     response, details = service.enrollment_updates(session, caller, request, correlation_id)
-    body = service.response_envelope(
-        caller, envelope.header.action, response, keys, items=response["enrolled_response"]
-    )
-    service.record_message(
-        session,
-        caller,
-        transaction_id=request.transaction_id,
-        correlation_id=correlation_id,
-        status=body["header"]["status"],
-        response=response,
-        record_count=details["record_count"],
-        details=details,
-    )
-    return JSONResponse(body)
+    action = envelope.header.action
+    return _ibr_answer(session, caller, action, request, correlation_id, response, details, keys)
 
 
 # --- CRVS client: callbacks of the civil registry -----------------------------------------------
