@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export SOLIDARITY_DATABASE_URL ?= sqlite:///$(CURDIR)/$(DEMO_DIR)/solidarity.db
 
-.PHONY: demo test lint typecheck bench install install-dev clean audit fuzz
+.PHONY: demo test lint typecheck bench install install-dev clean audit fuzz screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: install-dev
 
 test: install-dev lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The browser tests, photographing every main page into docs/screenshots.
+screenshots: install-dev
+	SOLIDARITY_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 # Known vulnerabilities in the installed packages fail; an unreachable advisory
 # service only warns (SOLIDARITY_AUDIT_STRICT=1 makes it fail too).

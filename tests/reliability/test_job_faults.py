@@ -64,12 +64,27 @@ app(["worker", "--poll", "0.1"])
 """
 
 
-def _wait_for(condition: Any, what: str, seconds: float = 120) -> None:
+def _wait_for(
+    condition: Any, what: str, seconds: float = 120, child: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+        exited = child is not None and child.poll() is not None
+        if exited or time.monotonic() > deadline:
+            said = _said(child) if child is not None else ""
+            why = f"the worker exited ({child.returncode})" if exited else "timed out"  # type: ignore[union-attr]
+            raise AssertionError(f"{why} waiting for {what}; the worker said:\n{said}")
         time.sleep(0.05)
+
+
+def _said(child: subprocess.Popen[bytes]) -> str:
+    """The last lines the worker wrote to stderr (see :func:`_start_worker`)."""
+    log = _log_of(Path(child.args[-2]))  # type: ignore[index]
+    return "\n".join(log.read_text().splitlines()[-40:]) if log.exists() else ""
+
+
+def _log_of(marker: Path) -> Path:
+    return marker.with_name(marker.name + ".log")
 
 
 def _start_worker(
@@ -88,11 +103,13 @@ def _start_worker(
         "SOLIDARITY_DATABASE_URL": database_url,
         "SOLIDARITY_JOB_STALE_SECONDS": str(stale_seconds),
     }
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD_WORKER, module, function, table, str(marker), str(pause)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    with _log_of(marker).open("wb") as log:  # the child keeps its own descriptor
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD_WORKER, module, function, table, str(marker), str(pause)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     return child, marker
 
 
@@ -171,7 +188,7 @@ def test_worker_killed_mid_enrolment_restarts_to_exactly_one_enrolment_each(
     job_id = _enqueue(engine, ENROL, {"programme": "UG", "as_of": AS_OF.isoformat()})
     child, marker = _start_worker(database_url, tmp_path, table="enrolment")
     worker_children.append(child)
-    _wait_for(marker.exists, "the enrolment rows to be written")
+    _wait_for(marker.exists, "the enrolment rows to be written", child=child)
     assert int(marker.read_text()) == HOUSEHOLDS
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -183,7 +200,9 @@ def test_worker_killed_mid_enrolment_restarts_to_exactly_one_enrolment_each(
 
     again, _ = _start_worker(database_url, tmp_path, stale_seconds=1)
     worker_children.append(again)
-    _wait_for(lambda: _job(engine, job_id).status == "succeeded", "the job to be resumed")
+    _wait_for(
+        lambda: _job(engine, job_id).status == "succeeded", "the job to be resumed", child=again
+    )
     assert _stop(again) == 0
     job = _job(engine, job_id)
     assert job.attempts == 2
@@ -240,7 +259,7 @@ def test_worker_killed_mid_payroll_restarts_to_exactly_one_payment_line_each(
         database_url, tmp_path, module="solidarity.programs.payments", table="entitlement"
     )
     worker_children.append(child)
-    _wait_for(marker.exists, "the entitlement rows to be written")
+    _wait_for(marker.exists, "the entitlement rows to be written", child=child)
     child.send_signal(signal.SIGKILL)
     child.wait()
 
@@ -254,7 +273,9 @@ def test_worker_killed_mid_payroll_restarts_to_exactly_one_payment_line_each(
 
     again, _ = _start_worker(database_url, tmp_path, stale_seconds=1)
     worker_children.append(again)
-    _wait_for(lambda: _job(engine, job_id).status == "succeeded", "the job to be resumed")
+    _wait_for(
+        lambda: _job(engine, job_id).status == "succeeded", "the job to be resumed", child=again
+    )
     assert _stop(again) == 0
     after = _entitlements(engine, cycle_id)
     households = [household for household, _, _ in after]
@@ -393,7 +414,7 @@ def test_sigterm_mid_import_requeues_the_job_after_its_batch_and_a_new_worker_fi
         pause=1.0,
     )
     worker_children.append(child)
-    _wait_for(marker.exists, "the first batch to be written")
+    _wait_for(marker.exists, "the first batch to be written", child=child)
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=120) == 0  # a clean exit, not a kill
 
@@ -419,7 +440,7 @@ def test_sigterm_mid_enrolment_lets_the_transaction_finish_then_exits(
     job_id = _enqueue(engine, ENROL, {"programme": "UG", "as_of": AS_OF.isoformat()})
     child, marker = _start_worker(database_url, tmp_path, table="enrolment", pause=1.0)
     worker_children.append(child)
-    _wait_for(marker.exists, "the enrolment rows to be written")
+    _wait_for(marker.exists, "the enrolment rows to be written", child=child)
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=120) == 0
     assert _job(engine, job_id).status == "succeeded"
