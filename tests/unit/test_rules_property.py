@@ -22,7 +22,16 @@ from sqlalchemy import Engine, create_engine, delete, insert, select
 
 from solidarity.registry.fields import codelists
 from solidarity.registry.models import Household, Person
-from solidarity.rules import check, evaluate, format_rule, parse, to_polars, to_sql
+from solidarity.rules import (
+    check,
+    evaluate,
+    format_rule,
+    parse,
+    to_polars,
+    to_polars_all,
+    to_sql,
+    to_sql_grouped,
+)
 from solidarity.rules.errors import RuleTypeError
 from solidarity.rules.nodes import (
     Binary,
@@ -306,10 +315,18 @@ def agree(rule_tree: Node, population: list[dict[str, Any]], engine: Engine) -> 
         rows = conn.execute(
             select(table.c.id, to_sql(rule, as_of=AS_OF).label("r")).order_by(table.c.id)
         ).all()
+        results, members = to_sql_grouped({"r": rule}, as_of=AS_OF)
+        grouped = conn.execute(
+            select(table.c.id, results["r"].label("r"))
+            .select_from(table.outerjoin(members, members.c.household_id == table.c.id))
+            .order_by(table.c.id)
+        ).all()
     sql = [r.r for r in rows]
-    for i, (p, q, s) in enumerate(zip(python, polars, sql, strict=True)):
+    population_sql = [r.r for r in grouped]
+    for i, (p, q, s, g) in enumerate(zip(python, polars, sql, population_sql, strict=True)):
         assert same(p, q), f"{text}\nhousehold {i}: python {p!r} polars {q!r}"
         assert same(p, s), f"{text}\nhousehold {i}: python {p!r} sql {s!r}"
+        assert same(p, g), f"{text}\nhousehold {i}: python {p!r} grouped sql {g!r}"
 
 
 _SQLITE: list[Engine] = []
@@ -338,3 +355,36 @@ def property_settings(examples: int = 150) -> Callable[[Any], Any]:
 @given(rule=RULES, population=POPULATION)
 def test_backends_agree_on_sqlite_in_memory(rule: Node, population: list[dict[str, Any]]) -> None:
     agree(rule, population, memory_engine())
+
+
+@property_settings(80)
+@given(first=RULES, second=RULES, population=POPULATION)
+def test_rules_compiled_into_one_plan_give_each_its_own_result(
+    first: Node, second: Node, population: list[dict[str, Any]]
+) -> None:
+    rules = {}
+    for name, tree in (("a", first), ("b", second)):
+        try:
+            rules[name] = check(format_rule(tree), parameters=PARAMS)
+        except RuleTypeError as exc:
+            assume("is not a code of" not in str(exc))
+            raise
+    households, members = _frames(population)
+    together = to_polars_all(rules, as_of=AS_OF).apply(households, members=members).collect()
+    for name, rule in rules.items():
+        alone = to_polars(rule, as_of=AS_OF).apply(households, members=members).collect()
+        for i, (p, q) in enumerate(zip(alone["result"], together[name], strict=True)):
+            assert same(p, q), f"{format_rule(rule.tree)}\nhousehold {i}: alone {p!r} with {q!r}"
+
+
+def test_an_aggregate_two_rules_share_is_computed_once() -> None:
+    children = "count(members, m.age < 18)"
+    plan = to_polars_all(
+        {
+            "eligible": check(f"{children} >= 1"),
+            "benefit": check(f"10 * min({children}, 3) + 2 * count(members, m.age >= 60)"),
+        },
+        as_of=AS_OF,
+    )
+    assert len(plan.aggregations) == 2  # children once, elderly once
+    assert [name for name, _ in plan.outputs] == ["eligible", "benefit"]

@@ -43,7 +43,14 @@ from solidarity.grievances.schemas import (
 )
 from solidarity.registry import service as registry
 from solidarity.registry.bulk import read_state
-from solidarity.rules import CheckedRule, RuleError, check, explain, resolve_parameters, to_polars
+from solidarity.rules import (
+    CheckedRule,
+    RuleError,
+    check,
+    explain,
+    resolve_parameters,
+    to_polars_all,
+)
 
 #: The life-cycle: from each status, the steps allowed and the status each leads to.
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -190,9 +197,8 @@ def suggest_frame(
     suggested a service when the rule holds, the service serves its area and no
     referral to it is already sent, received, accepted or served.
     """
-    lf = households.lazy()
-    for index, service in enumerate(services):
-        lf = to_polars(service.rule, as_of=on).apply(lf, members=persons, alias=f"__s{index}")
+    plan = to_polars_all({f"__s{i}": service.rule for i, service in enumerate(services)}, as_of=on)
+    lf = plan.apply(households, members=persons)
 
     def offered(index: int, service: CompiledService) -> pl.Expr:
         held = pl.col(f"__s{index}").fill_null(False)

@@ -22,7 +22,7 @@ from solidarity.monitoring import repository as repo
 from solidarity.monitoring.errors import IndicatorInvalid
 from solidarity.monitoring.units import Base, Unit, load_unit, read_base
 from solidarity.programs.rules import fields_read
-from solidarity.rules import RuleError, check, to_polars
+from solidarity.rules import RuleError, check, to_polars_all
 
 DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "timeliness")
 GROUPS = ("field", "area", "source", "enumerator")
@@ -155,11 +155,9 @@ def _results(
     households_src, persons_src = repo.record_sources(session.connection())
     sources = households_src if level == "household" else persons_src
     frame = unit.frame.join(sources, on=key, how="left")
-    lazy = frame.lazy()
     compiled = _compiled(unit, checks)
-    for i, (_, rule) in enumerate(compiled):
-        lazy = to_polars(rule, as_of=as_of).apply(lazy, members=unit.members, alias=f"_c{i}")
-    done = lazy.collect()
+    plan = to_polars_all({f"_c{i}": rule for i, (_, rule) in enumerate(compiled)}, as_of=as_of)
+    done = plan.apply(frame, members=unit.members).collect()
     enumerator = pl.col("changed_by") if "changed_by" in done.columns else pl.lit(None)
     parts = [
         done.select(

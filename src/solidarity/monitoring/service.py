@@ -23,7 +23,7 @@ from solidarity.monitoring.repository import MonitoringRepository
 from solidarity.monitoring.schemas import IndicatorDefinition, IndicatorValue
 from solidarity.monitoring.units import Base, Unit, load_unit, read_base, vocabulary_of
 from solidarity.programs.rules import fields_read
-from solidarity.rules import CheckedRule, RuleError, check, to_polars
+from solidarity.rules import CheckedRule, RuleError, check, to_polars_all
 
 SCALE = {"percent": 100.0}
 
@@ -141,9 +141,8 @@ def _columns(rules: dict[str, CheckedRule]) -> list[str]:
 
 
 def _evaluate(unit: Unit, rules: dict[str, CheckedRule], as_of: date) -> pl.DataFrame:
-    frame = unit.frame.lazy()
-    for part, rule in rules.items():
-        frame = to_polars(rule, as_of=as_of).apply(frame, members=unit.members, alias=f"_{part}")
+    plan = to_polars_all({f"_{part}": rule for part, rule in rules.items()}, as_of=as_of)
+    frame = plan.apply(unit.frame, members=unit.members)
     keep = pl.col("_filter").fill_null(False) if "filter" in rules else pl.lit(True)
     return (
         frame.filter(keep)

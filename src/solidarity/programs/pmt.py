@@ -20,7 +20,7 @@ from solidarity.errors import ValidationFailed
 from solidarity.programs.rules import check_rule, fields_read
 from solidarity.programs.schemas import CalibrationOut
 from solidarity.registry.bulk import read_state
-from solidarity.rules import to_polars
+from solidarity.rules import to_polars_all
 
 #: Household characteristics of the PMT: weight name -> rule-language feature.
 FEATURES: dict[str, str] = {
@@ -61,11 +61,8 @@ def _r2(y: np.ndarray, fitted: np.ndarray) -> float:
 
 def features(households: pl.DataFrame, persons: pl.DataFrame, as_of: date) -> pl.DataFrame:
     """The feature columns (named like their weights) for every household."""
-    frame = households.lazy()
-    for name, feature in FEATURES.items():
-        rule = check_rule(feature, {}, as_of)
-        frame = to_polars(rule, as_of=as_of).apply(frame, members=persons, alias=name)
-    return frame.collect()
+    rules = {name: check_rule(feature, {}, as_of) for name, feature in FEATURES.items()}
+    return to_polars_all(rules, as_of=as_of).apply(households, members=persons).collect()
 
 
 def calibrate(

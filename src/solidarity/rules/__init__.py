@@ -17,8 +17,8 @@ from solidarity.rules.evaluate import evaluate
 from solidarity.rules.explain import Explanation, explain
 from solidarity.rules.format import format_rule
 from solidarity.rules.parser import parse
-from solidarity.rules.polars_backend import PolarsPlan, to_polars
-from solidarity.rules.sql_backend import SqlTables, registry_tables, to_sql
+from solidarity.rules.polars_backend import PolarsPlan, to_polars, to_polars_all
+from solidarity.rules.sql_backend import SqlTables, registry_tables, to_sql, to_sql_grouped
 from solidarity.rules.versions import (
     RuleSet,
     RuleTestCase,
@@ -64,6 +64,8 @@ __all__ = [
     "resolve_parameters",
     "run_test_cases",
     "to_polars",
+    "to_polars_all",
     "to_sql",
+    "to_sql_grouped",
     "vocabulary_from",
 ]

@@ -96,20 +96,27 @@ def _year_day(d: pl.Expr | date) -> tuple[pl.Expr, pl.Expr]:
 
 @dataclass(frozen=True)
 class PolarsPlan:
-    """The compiled form of a rule for Polars.
+    """The compiled form of one or more rules for Polars.
 
     Attributes:
-        rule: The checked rule.
-        expression: The result over the household frame (after the aggregations
-            are joined) or over the person frame.
-        aggregations: Named aggregations over the active members, by household.
-        household_columns: At person level, household fields the rule reads.
+        outputs: Each rule's result, by name: an expression over the household
+            frame (after the aggregations are joined) or over the person frame.
+        aggregations: Named aggregations over the active members, by household,
+            shared by all the rules (an aggregate two rules use is computed once).
+        household_columns: At person level, household fields the rules read.
     """
 
-    rule: CheckedRule
-    expression: pl.Expr
+    outputs: tuple[tuple[str, pl.Expr], ...]
     aggregations: tuple[pl.Expr, ...]
     household_columns: tuple[str, ...]
+
+    @property
+    def expression(self) -> pl.Expr:
+        """The result of a plan of one rule."""
+        (_, expression), *rest = self.outputs
+        if rest:
+            raise RuleEvaluationError("this plan has several rules: use their names")
+        return expression
 
     def apply(
         self,
@@ -118,20 +125,22 @@ class PolarsPlan:
         members: Frame | None = None,
         households: Frame | None = None,
         key: str = "household_id",
-        alias: str = "result",
+        alias: str | None = None,
     ) -> pl.LazyFrame:
-        """Add the rule's result as column ``alias`` to ``frame``.
+        """Add each rule's result as a column to ``frame``.
+
+        The members are grouped once, for every aggregate of every rule.
 
         Args:
             frame: Households (one row each, with ``key``) or, at person level, persons.
-            members: Persons with ``key``; needed when the rule aggregates over members.
+            members: Persons with ``key``; needed when a rule aggregates over members.
                 Rows whose ``status`` column is set and not ``active`` are ignored.
             households: At person level, the households read by ``household.<field>``.
             key: The household id column in every frame.
-            alias: The name of the result column.
+            alias: For a plan of one rule, the name of its column (default: its name).
 
         Returns:
-            A lazy frame: ``frame`` with the result column.
+            A lazy frame: ``frame`` with one column per rule.
         """
         lf = frame.lazy()
         names = [f"__agg{i}" for i in range(len(self.aggregations))]
@@ -152,7 +161,8 @@ class PolarsPlan:
                 pl.col(key), *(pl.col(c).alias(f"household.{c}") for c in self.household_columns)
             )
             lf = lf.join(parents, on=key, how="left", maintain_order="left")
-        lf = lf.with_columns(self.expression.alias(alias))
+        outputs = [(alias, self.expression)] if alias is not None else self.outputs
+        lf = lf.with_columns(expression.alias(name) for name, expression in outputs)
         dropped = names + [f"household.{c}" for c in self.household_columns]
         return lf.drop(dropped) if dropped else lf
 
@@ -161,7 +171,7 @@ class _Compiler:
     def __init__(self, parameters: Mapping[str, Any], as_of: date) -> None:
         self.parameters = parameters
         self.as_of = as_of
-        self.aggregates: list[tuple[Aggregate, pl.Expr]] = []
+        self.aggregates: list[pl.Expr] = []
         self.household_columns: list[str] = []
 
     def param(self, ref: ParamRef) -> Any:
@@ -299,9 +309,6 @@ class _Compiler:
         raise RuleEvaluationError(f"unknown function {name}")  # pragma: no cover
 
     def aggregate(self, agg: Aggregate) -> pl.Expr:
-        for i, (known, _) in enumerate(self.aggregates):
-            if known == agg:
-                return self.aggregate_column(i, agg)
         if agg.expr is None:
             expr = pl.len().cast(pl.Int64)
         elif agg.func in ("count", "any", "all"):
@@ -316,9 +323,12 @@ class _Compiler:
                 "min": inner.min(),
                 "max": inner.max(),
             }[agg.func]
-        index = len(self.aggregates)
-        self.aggregates.append((agg, expr.alias(f"__agg{index}")))
-        return self.aggregate_column(index, agg)
+        # The same aggregate, with the same values, in any of the rules: computed once.
+        for index, known in enumerate(self.aggregates):
+            if known.meta.eq(expr):
+                return self.aggregate_column(index, agg)
+        self.aggregates.append(expr)
+        return self.aggregate_column(len(self.aggregates) - 1, agg)
 
     @staticmethod
     def member_wide(node: Node, expr: pl.Expr) -> pl.Expr:
@@ -346,15 +356,33 @@ def to_polars(
         parameters: Overrides the parameters bound to the rule.
 
     Returns:
-        The plan; call ``plan.apply(households, members=members)``.
+        The plan; call ``plan.apply(households, members=members, alias=...)``.
     """
-    compiler = _Compiler(
-        parameters if parameters is not None else rule.parameters, as_of or date.today()
-    )
-    expression = compiler.cond(rule.tree) if rule.type == "boolean" else compiler.expr(rule.tree)
-    return PolarsPlan(
-        rule,
-        expression,
-        tuple(e for _, e in compiler.aggregates),
-        tuple(compiler.household_columns),
-    )
+    rules = {"result": (rule, parameters)} if parameters is not None else {"result": rule}
+    return to_polars_all(rules, as_of=as_of)
+
+
+def to_polars_all(
+    rules: Mapping[str, CheckedRule | tuple[CheckedRule, Mapping[str, Any]]],
+    *,
+    as_of: date | None = None,
+) -> PolarsPlan:
+    """Compile several rules of one level into one plan that groups the members once.
+
+    Args:
+        rules: Each rule by the name of its result column; a ``(rule, parameters)``
+            pair overrides the parameters bound to that rule.
+        as_of: The evaluation date (``today()`` and ages); defaults to today.
+
+    Returns:
+        The plan; ``plan.apply(households, members=members)`` adds one column per rule.
+    """
+    compiler = _Compiler({}, as_of or date.today())
+    outputs = []
+    for name, entry in rules.items():
+        rule, parameters = entry if isinstance(entry, tuple) else (entry, entry.parameters)
+        compiler.parameters = parameters
+        compile_ = compiler.cond if rule.type == "boolean" else compiler.expr
+        outputs.append((name, compile_(rule.tree).alias(name)))
+    aggregations = tuple(e.alias(f"__agg{i}") for i, e in enumerate(compiler.aggregates))
+    return PolarsPlan(tuple(outputs), aggregations, tuple(compiler.household_columns))

@@ -36,6 +36,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import column as sql_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -185,10 +186,21 @@ def _year_day(d: Column) -> tuple[Column, Column]:
 
 
 class _Compiler:
-    def __init__(self, tables: SqlTables, parameters: Mapping[str, Any], as_of: date) -> None:
+    def __init__(
+        self,
+        tables: SqlTables,
+        parameters: Mapping[str, Any],
+        as_of: date,
+        grouped: list[Column] | None = None,
+        members: FromClause | None = None,
+    ) -> None:
         self.tables = tables
         self.parameters = parameters
         self.as_of = as_of
+        #: When set, aggregates are collected here as columns of one GROUP BY over the
+        #: members, and read from ``members`` (that GROUP BY, once built) by position.
+        self.grouped = grouped
+        self.members = members
 
     def param(self, ref: ParamRef) -> Any:
         if ref.name not in self.parameters:
@@ -330,6 +342,8 @@ class _Compiler:
         raise RuleEvaluationError(f"unknown function {name}")  # pragma: no cover
 
     def aggregate(self, agg: Aggregate) -> Column:
+        if self.grouped is not None:
+            return self.grouped_aggregate(agg)
         t = self.tables
         household, person = t.household, t.person
         where: list[Column] = [
@@ -357,6 +371,39 @@ class _Compiler:
             return self.scalar(select(cast(func.avg(value), Float)).where(*where))
         reduce = func.min(value) if agg.func == "min" else func.max(value)
         return self.scalar(select(reduce).where(*where))
+
+    def grouped_aggregate(self, agg: Aggregate) -> Column:
+        """The aggregate as a column of the members' GROUP BY (see :func:`to_sql_grouped`)."""
+        assert self.grouped is not None
+        index = len(self.grouped)
+        if agg.expr is None:
+            value: Column = func.count()
+        elif agg.func in ("count", "any", "all"):
+            hit = case((self.cond(agg.expr), 1), else_=0)
+            value = {"count": func.sum(hit), "any": func.max(hit), "all": func.min(hit)}[agg.func]
+        else:
+            member = self.expr(agg.expr)
+            value = {
+                "sum": func.sum(member),
+                "avg": cast(func.avg(member), Float),
+                "min": func.min(member),
+                "max": func.max(member),
+            }[agg.func]
+        self.grouped.append(value.label(f"agg{index}"))
+        column: Column = (
+            self.members.c[f"agg{index}"]
+            if self.members is not None
+            else sql_column(f"agg{index}", value.type)  # first pass: only collecting
+        )
+        # A household without active members is not in the GROUP BY.
+        match agg.func if agg.expr is not None else "count":
+            case "count" | "sum":
+                return func.coalesce(column, 0)
+            case "any":
+                return func.coalesce(column, 0) == 1
+            case "all":
+                return func.coalesce(column, 1) == 1
+        return column
 
     def scalar(self, query: Any) -> Column:
         scalar: Column = query.correlate(self.tables.household).scalar_subquery()
@@ -393,4 +440,45 @@ def to_sql(
     return compiler.expr(rule.tree)
 
 
-__all__ = ["SqlTables", "registry_tables", "to_sql"]
+def to_sql_grouped(
+    rules: Mapping[str, CheckedRule],
+    *,
+    as_of: date | None = None,
+    tables: SqlTables | None = None,
+) -> tuple[dict[str, Column], FromClause]:
+    """Compile household rules for a whole population: members grouped once, not per household.
+
+    :func:`to_sql` turns each aggregate into a correlated subquery, which suits one
+    household; over a population the database would run it once per household.
+    Here every aggregate of every rule is a column of one ``GROUP BY`` over the
+    active members, to be joined to the households.
+
+    Returns:
+        ``(results, members)``: each rule's expression by name, over
+        ``tables.household`` and ``members``; ``members`` is the grouped subquery
+        (``household_id`` and the aggregates), to ``LEFT JOIN`` on the household key.
+    """
+    t = tables or registry_tables()
+    when = as_of or date.today()
+    collected: list[Column] = []
+    for rule in rules.values():  # first pass: which aggregates
+        compiler = _Compiler(t, rule.parameters, when, grouped=collected)
+        compiler.cond(rule.tree) if rule.type == "boolean" else compiler.expr(rule.tree)
+    person = t.person
+    query = select(person.c[t.member_household_id].label("household_id"), *collected)
+    if t.status is not None:
+        status = person.c[t.status]
+        query = query.where(or_(status.is_(None), status == "active"))
+    members = query.group_by(person.c[t.member_household_id]).subquery("rule_members")
+    results: dict[str, Column] = {}
+    again: list[Column] = []
+    for name, rule in rules.items():  # second pass: the same aggregates, in the same order
+        compiler = _Compiler(t, rule.parameters, when, grouped=again, members=members)
+        if rule.type == "boolean":
+            results[name] = type_coerce(compiler.cond(rule.tree), Boolean())
+        else:
+            results[name] = compiler.expr(rule.tree)
+    return results, members
+
+
+__all__ = ["SqlTables", "registry_tables", "to_sql", "to_sql_grouped"]

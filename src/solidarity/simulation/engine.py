@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from solidarity.rules import CheckedRule, to_polars
+from solidarity.rules import CheckedRule, to_polars_all
 
 #: Payments per year of each benefit frequency.
 PAYMENTS_PER_YEAR: dict[str, int] = {
@@ -67,46 +67,50 @@ def transfers(
 ) -> pl.DataFrame:
     """Annual transfers of every programme to every beneficiary household.
 
+    Every rule of every programme is compiled into one plan, so the members are
+    grouped once for all of them (an aggregate several rules use is computed once).
+
     Returns:
         ``household_id``, ``programme``, ``amount`` (per year), one row per
         beneficiary household and programme (eligible households within the cap,
         whatever their amount).
     """
-    parts = [_one(households, persons, spec, as_of) for spec in specs]
-    if not parts:
+    if not specs:
         return pl.DataFrame(
             schema={"household_id": pl.Int64, "programme": pl.String, "amount": pl.Float64}
         )
-    return pl.concat(parts)
-
-
-def _one(
-    households: pl.DataFrame, persons: pl.DataFrame, spec: ProgrammeSpec, as_of: date
-) -> pl.DataFrame:
-    frame = households.lazy()
-    names = []
-    for i, rule in enumerate(spec.eligibility):
-        frame = to_polars(rule, as_of=as_of).apply(frame, members=persons, alias=f"_e{i}")
-        names.append(f"_e{i}")
-    frame = frame.with_columns(
-        pl.any_horizontal([pl.col(n).fill_null(False) for n in names]).alias("_eligible")
+    rules: dict[str, CheckedRule] = {}
+    for p, spec in enumerate(specs):
+        rules |= {f"_e{p}_{i}": rule for i, rule in enumerate(spec.eligibility)}
+        if spec.benefit is not None:
+            rules[f"_b{p}"] = spec.benefit
+        if spec.priority is not None:
+            rules[f"_p{p}"] = spec.priority
+    evaluated = (
+        to_polars_all(rules, as_of=as_of)
+        .apply(households, members=persons)
+        .select("household_id", *rules)
+        .collect()
     )
-    if spec.benefit is not None:
-        frame = to_polars(spec.benefit, as_of=as_of).apply(frame, members=persons, alias="_b")
-    else:
-        frame = frame.with_columns(pl.lit(0.0).alias("_b"))
-    if spec.priority is not None:
-        frame = to_polars(spec.priority, as_of=as_of).apply(frame, members=persons, alias="_p")
-    else:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("_p"))
+    return pl.concat([_chosen(evaluated, spec, p) for p, spec in enumerate(specs)])
+
+
+def _chosen(evaluated: pl.DataFrame, spec: ProgrammeSpec, p: int) -> pl.DataFrame:
+    """The beneficiaries of the ``p``-th programme and their annual amounts."""
+    eligible = pl.any_horizontal(
+        [pl.col(f"_e{p}_{i}").fill_null(False) for i in range(len(spec.eligibility))]
+    )
+    benefit = pl.col(f"_b{p}") if spec.benefit is not None else pl.lit(0.0)
+    priority = pl.col(f"_p{p}") if spec.priority is not None else pl.lit(None)
     chosen = (
-        frame.filter(pl.col("_eligible"))
+        evaluated.lazy()
+        .filter(eligible)
         .select(
             "household_id",
-            (
-                pl.col("_b").cast(pl.Float64).fill_null(0.0).clip(lower_bound=0.0) * spec.per_year
-            ).alias("amount"),
-            pl.col("_p").cast(pl.Float64).alias("_p"),
+            (benefit.cast(pl.Float64).fill_null(0.0).clip(lower_bound=0.0) * spec.per_year).alias(
+                "amount"
+            ),
+            priority.cast(pl.Float64).alias("_p"),
         )
         .sort(["_p", "household_id"], nulls_last=True)
     )
