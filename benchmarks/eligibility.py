@@ -219,14 +219,26 @@ def _raw_insert(engine: Engine, table: Any, frame: pl.DataFrame) -> float:
 
 def enrol(engine: Engine, code: str, out: dict[str, Any], prefix: str) -> None:
     """Enrol the eligible of ``code``; raw inserts of the same rows as baselines."""
-    from solidarity.db.engine import unit_of_work
+    from solidarity.db.engine import session_factory, unit_of_work
     from solidarity.programs import eligibility, service
     from solidarity.programs.models import Enrolment, JourneyEvent
 
+    # The same enrolment read into Polars, then rolled back: the path taken for a
+    # past date or a list of households, against the one inside the database.
+    with session_factory(engine)() as session:
+        programme = service.get_programme(session, code)
+        out[f"{prefix}enrol_polars_s"], _ = timed(
+            lambda: eligibility.enrol_eligible(
+                session, programme, date.today(), "bench", in_database=False
+            )
+        )
+        session.rollback()
     with unit_of_work(engine) as session:
         programme = service.get_programme(session, code)
         out[f"{prefix}enrol_s"], result = timed(
-            lambda: eligibility.enrol_eligible(session, programme, date.today(), "bench")
+            lambda: eligibility.enrol_eligible(
+                session, programme, date.today(), "bench", in_database=True
+            )
         )
     n = result.enrolled + result.waitlisted
     out[f"{prefix}enrolled"] = n
@@ -267,6 +279,9 @@ def enrol(engine: Engine, code: str, out: dict[str, Any], prefix: str) -> None:
     )
     out[f"{prefix}enrol_over_raw_insert"] = round(
         out[f"{prefix}enrol_s"] / out[f"{prefix}raw_insert_enrolments_s"], 2
+    )
+    out[f"{prefix}enrol_polars_over_raw_insert"] = round(
+        out[f"{prefix}enrol_polars_s"] / out[f"{prefix}raw_insert_enrolments_s"], 2
     )
     out[f"{prefix}enrol_over_raw_insert_of_all_rows_written"] = round(
         out[f"{prefix}enrol_s"]

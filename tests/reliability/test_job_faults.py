@@ -2,9 +2,10 @@
 
 The worker runs as a real ``solidarity worker`` process. To kill it at a chosen
 point, the child process wraps one function of the handler (``insert_frame``,
-which writes the rows of a bulk step) so that, once the rows of a table are
-written but before the transaction commits, it drops a marker file and sleeps;
-the test then sends the signal. Everything else is the shipped code path.
+which writes the rows of a bulk step, or the repository method that enrols
+inside the database) so that, once the rows are written but before the
+transaction commits, it drops a marker file and sleeps; the test then sends the
+signal. Everything else is the shipped code path.
 """
 
 from __future__ import annotations
@@ -43,25 +44,41 @@ import sys, time
 from pathlib import Path
 
 module_name, function, table, marker = sys.argv[1:5]
-module = __import__(module_name, fromlist=[function])
-original = getattr(module, function)
+owner_name, _, name = function.rpartition(".")
+owner = __import__(module_name, fromlist=["_"])
+if owner_name:
+    owner = getattr(owner, owner_name)
+original = getattr(owner, name)
 
 
-def write_then_wait(target, model, rows, *args, **kw):
-    out = original(target, model, rows, *args, **kw)
-    if getattr(model, "__tablename__", getattr(model, "name", None)) == table:
+def write_then_wait(*args, **kw):
+    out = original(*args, **kw)
+    if table == "*":  # a whole step done by the database, e.g. enrolment: its counts
+        written = out["enrolled"] + out["waitlisted"]
+    else:
+        target, model, rows = args[:3]
+        if getattr(model, "__tablename__", getattr(model, "name", None)) != table:
+            return out
         if hasattr(target, "flush"):
             target.flush()
-        Path(marker).write_text(str(rows.height))  # written, not committed
-        time.sleep(float(sys.argv[5]))
+        written = rows.height
+    Path(marker).write_text(str(written))  # written, not committed
+    time.sleep(float(sys.argv[5]))
     return out
 
 
-setattr(module, function, write_then_wait)
+setattr(owner, name, write_then_wait)
 from solidarity.cli.main import app
 
 app(["worker", "--poll", "0.1"])
 """
+
+#: Where an enrolment writes its rows: inside the database, in one statement pair.
+ENROLMENT_WRITE: dict[str, Any] = {
+    "module": "solidarity.programs.repository",
+    "function": "ProgrammeRepository.enrol_in_database",
+    "table": "*",
+}
 
 
 def _wait_for(
@@ -79,7 +96,7 @@ def _wait_for(
 
 def _said(child: subprocess.Popen[bytes]) -> str:
     """The last lines the worker wrote to stderr (see :func:`_start_worker`)."""
-    log = _log_of(Path(child.args[-2]))  # type: ignore[index]
+    log = _log_of(Path(child.args[-2]))  # type: ignore[index, arg-type]
     return "\n".join(log.read_text().splitlines()[-40:]) if log.exists() else ""
 
 
@@ -186,7 +203,7 @@ def test_worker_killed_mid_enrolment_restarts_to_exactly_one_enrolment_each(
 ) -> None:
     _seed(engine, tmp_path)
     job_id = _enqueue(engine, ENROL, {"programme": "UG", "as_of": AS_OF.isoformat()})
-    child, marker = _start_worker(database_url, tmp_path, table="enrolment")
+    child, marker = _start_worker(database_url, tmp_path, **ENROLMENT_WRITE)
     worker_children.append(child)
     _wait_for(marker.exists, "the enrolment rows to be written", child=child)
     assert int(marker.read_text()) == HOUSEHOLDS
@@ -438,7 +455,7 @@ def test_sigterm_mid_enrolment_lets_the_transaction_finish_then_exits(
 ) -> None:
     _seed(engine, tmp_path)
     job_id = _enqueue(engine, ENROL, {"programme": "UG", "as_of": AS_OF.isoformat()})
-    child, marker = _start_worker(database_url, tmp_path, table="enrolment", pause=1.0)
+    child, marker = _start_worker(database_url, tmp_path, **ENROLMENT_WRITE, pause=1.0)
     worker_children.append(child)
     _wait_for(marker.exists, "the enrolment rows to be written", child=child)
     child.send_signal(signal.SIGTERM)

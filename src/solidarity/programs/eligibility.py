@@ -18,14 +18,16 @@ from sqlalchemy.orm import Session
 
 from solidarity.analytics.frames import read_frame
 from solidarity.db.base import utcnow
+from solidarity.db.encrypted import EncryptedJSON, EncryptedText
 from solidarity.errors import ConflictError, NotFoundError, PermissionDenied, ValidationFailed
 from solidarity.programs.models import Enrolment, EnrolmentRequest, JourneyEvent, Programme
 from solidarity.programs.repository import (
+    EnrolmentCandidate,
     ProgrammeRepository,
     insert_frame,
     read_areas,
 )
-from solidarity.programs.rules import UNMET, BoundRule, bind, fields_read
+from solidarity.programs.rules import UNMET, BoundRule, bind, field_refs, fields_read
 from solidarity.programs.schemas import (
     PAYMENTS_PER_YEAR,
     BreakdownRow,
@@ -35,8 +37,9 @@ from solidarity.programs.schemas import (
     PreviewOut,
 )
 from solidarity.programs.service import optional_rule_in_force, rule_in_force
-from solidarity.registry.bulk import read_state
-from solidarity.rules import explain, to_polars
+from solidarity.registry.bulk import end_of_day, read_state
+from solidarity.registry.models import Household, Person
+from solidarity.rules import explain, to_polars_all
 
 Progress = Callable[[int, int, str], None]
 
@@ -124,20 +127,15 @@ def evaluate_population(
         ).with_columns(pl.col(UNMET).fill_null(0))
     else:
         households = households.with_columns(pl.lit(0, dtype=pl.Int64).alias(UNMET))
-    frame = to_polars(rules.eligibility.rule, as_of=rules.as_of).apply(
-        households, members=persons, alias="eligible"
-    )
-    if rules.benefit is not None:
-        frame = to_polars(rules.benefit.rule, as_of=rules.as_of).apply(
-            frame, members=persons, alias="benefit"
-        )
-    else:
+    # One plan for the three rules: the members are grouped once for all of them.
+    compiled = {"eligible": rules.eligibility.rule}
+    for name, bound in (("benefit", rules.benefit), ("priority", rules.priority)):
+        if bound is not None:
+            compiled[name] = bound.rule
+    frame = to_polars_all(compiled, as_of=rules.as_of).apply(households, members=persons)
+    if rules.benefit is None:
         frame = frame.with_columns(pl.lit(0.0).alias("benefit"))
-    if rules.priority is not None:
-        frame = to_polars(rules.priority.rule, as_of=rules.as_of).apply(
-            frame, members=persons, alias="priority"
-        )
-    else:
+    if rules.priority is None:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("priority"))
     active = persons.filter(pl.col("status").is_null() | (pl.col("status") == "active"))
     sizes = active.group_by("household_id").agg(pl.len().cast(pl.Int64).alias("size"))
@@ -287,6 +285,7 @@ def enrol_eligible(
     household_ids: list[int] | None = None,
     progress: Progress | None = None,
     scope_paths: Sequence[str] | None = None,
+    in_database: bool | None = None,
 ) -> EnrolResult:
     """Enrol every eligible household not yet enrolled; over the budget cap, waitlist.
 
@@ -295,21 +294,30 @@ def enrol_eligible(
     id (registration order). The first household whose annual cost would exceed
     what is left of the budget cap, and every one after it, is waitlisted in that
     order. A household is enrolled once per programme, so re-running changes nothing.
+
+    The whole population is evaluated and enrolled inside the database whenever it
+    can be (``in_database=None``; see :func:`_in_database`), else read and evaluated
+    in Polars; both give the same enrolments. A list of ``household_ids`` always
+    goes through Polars.
     """
     step = progress or (lambda *_: None)
     step(0, 3, "evaluating eligibility")
     rules = rules_on(session, programme, as_of)
+    repo = ProgrammeRepository(session)
+    per_year = PAYMENTS_PER_YEAR.get(programme.benefit_frequency, 1)
+    if in_database is None:
+        in_database = household_ids is None and _in_database(repo, rules)
+    if in_database and household_ids is None:
+        return _enrol_in_database(repo, programme, rules, actor, per_year, scope_paths, step)
     households, _ = evaluate_population(
         session, rules, household_ids=household_ids, scope_paths=scope_paths
     )
     eligible = households.filter(pl.col("eligible"))
-    repo = ProgrammeRepository(session)
     existing = repo.enrolment_frame(programme.id)
     new = eligible.join(existing.select("household_id"), on="household_id", how="anti")
     step(1, 3, "ranking by priority")
     order = ["priority", "household_id"] if rules.priority else ["household_id"]
     new = new.sort(order, nulls_last=True)
-    per_year = PAYMENTS_PER_YEAR.get(programme.benefit_frequency, 1)
     annual = pl.col("benefit") * per_year
     if programme.budget_cap is not None:
         active = existing.filter(pl.col("status") == "active")
@@ -376,6 +384,70 @@ def enrol_eligible(
         enrolled=enrolled.height,
         waitlisted=waiting.height,
         annual_cost_enrolled=round(float(enrolled["benefit"].sum() or 0.0) * per_year, 2),
+    )
+
+
+def _in_database(repo: ProgrammeRepository, rules: ProgrammeRules) -> bool:
+    """Whether the enrolment can run inside the database (see :func:`_enrol_in_database`).
+
+    It can when the current registry tables are the registry as of the date (nothing
+    changed since) and the rules read only stored fields in the clear (not
+    ``unmet_conditions``, which is a programme's, nor anything sealed at rest).
+    """
+    tables = {"household": Household.__table__, "person": Person.__table__}
+    for bound in (rules.eligibility, rules.benefit, rules.priority):
+        for ref in field_refs(bound.rule.tree) if bound is not None else ():
+            table = tables["household" if ref.scope in ("household", "parent") else "person"]
+            column = table.columns.get("extra" if ref.extra else ref.name)
+            if column is None or isinstance(column.type, EncryptedText | EncryptedJSON):
+                return False
+    return rules.as_of >= date.today() or repo.registry_settled(end_of_day(rules.as_of))
+
+
+def _enrol_in_database(
+    repo: ProgrammeRepository,
+    programme: Programme,
+    rules: ProgrammeRules,
+    actor: str,
+    per_year: int,
+    scope_paths: Sequence[str] | None,
+    step: Progress,
+) -> EnrolResult:
+    """Enrol with the rules compiled to SQL: one pass over the registry in the database.
+
+    Same outcome as the Polars path of :func:`enrol_eligible` (the tests compare them),
+    without reading the registry into the process.
+    """
+    compiled = {"eligible": rules.eligibility.rule}
+    for name, bound in (("benefit", rules.benefit), ("priority", rules.priority)):
+        if bound is not None:
+            compiled[name] = bound.rule
+    existing = repo.enrolment_totals(programme.id)
+    remaining = (
+        programme.budget_cap - existing.active_amount * per_year
+        if programme.budget_cap is not None
+        else None
+    )
+    step(2, 3, "evaluating and writing enrolments in the database")
+    counts = repo.enrol_in_database(
+        programme.id,
+        compiled,
+        EnrolmentCandidate(
+            as_of=rules.as_of,
+            rule_version_id=rules.eligibility.version.id,
+            per_year=per_year,
+            remaining=remaining,
+            start_rank=existing.last_rank,
+            actor=actor,
+            scope_paths=scope_paths,
+        ),
+    )
+    repo.session.flush()
+    return EnrolResult(
+        programme=programme.code,
+        as_of=rules.as_of,
+        rule_version_id=rules.eligibility.version.id,
+        **counts,
     )
 
 

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 from sqlalchemy import (
+    Boolean,
+    Column,
     Connection,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
     Select,
+    Table,
     bindparam,
+    case,
+    cast,
     delete,
+    exists,
     func,
+    insert,
+    literal,
+    not_,
+    null,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -31,7 +50,38 @@ from solidarity.programs.models import (
     ReconciliationImport,
 )
 from solidarity.registry.intake.writer import allocate_ids, bulk_insert
-from solidarity.registry.models import Area
+from solidarity.registry.models import Area, Household, HouseholdHistory, Person, PersonHistory
+from solidarity.registry.repository import in_scope
+from solidarity.rules import CheckedRule, to_sql_grouped
+
+
+@dataclass(frozen=True)
+class EnrolmentCandidate:
+    """What a database-side enrolment needs besides the rules."""
+
+    as_of: date
+    rule_version_id: int
+    per_year: int
+    #: The annual budget left under the cap (None: no cap).
+    remaining: float | None
+    #: The last waitlist rank already given.
+    start_rank: int
+    actor: str
+    scope_paths: Sequence[str] | None
+
+
+@dataclass(frozen=True)
+class EnrolmentTotals:
+    """A programme's enrolments in two numbers."""
+
+    #: Sum of the per-payment benefit of the active enrolments.
+    active_amount: float
+    #: The highest waitlist rank given so far (0: none).
+    last_rank: int
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def read_areas(conn: Connection) -> pl.DataFrame:
@@ -128,6 +178,164 @@ class ProgrammeRepository:
             query,
             {"benefit_amount": pl.Float64, "priority": pl.Float64, "waitlist_rank": pl.Int64},
         )
+
+    def enrolment_totals(self, programme_id: int) -> EnrolmentTotals:
+        """The benefit of the programme's active enrolments and its last waitlist rank."""
+        amount, rank = self.session.execute(
+            select(
+                func.coalesce(
+                    func.sum(Enrolment.benefit_amount).filter(Enrolment.status == "active"), 0.0
+                ),
+                func.coalesce(func.max(Enrolment.waitlist_rank), 0),
+            ).where(Enrolment.programme_id == programme_id)
+        ).one()
+        return EnrolmentTotals(float(amount or 0.0), int(rank or 0))
+
+    def registry_settled(self, moment: datetime) -> bool:
+        """No household or person changed at or after ``moment``: the current
+        registry tables are its state as of then."""
+        for current, past in ((Household, HouseholdHistory), (Person, PersonHistory)):
+            latest = self.session.scalar(select(func.max(current.valid_from)))
+            ended = self.session.scalar(select(func.max(past.valid_to)))
+            for when in (latest, ended):
+                if when is not None and _aware(when) >= moment:
+                    return False
+        return True
+
+    def enrol_in_database(
+        self,
+        programme_id: int,
+        rules: Mapping[str, CheckedRule],
+        candidate: EnrolmentCandidate,
+    ) -> dict[str, float]:
+        """Evaluate and enrol in the database: no registry row leaves it.
+
+        The rules (``eligible``, optional ``benefit`` and ``priority``) are compiled to
+        one ``GROUP BY`` over the active members (:func:`to_sql_grouped`); the eligible
+        active households go to a temporary table, and the new ones are inserted in
+        priority order, a running sum of their annual cost against the budget left
+        deciding who waits, as :func:`~solidarity.programs.eligibility.enrol_eligible`
+        does in Polars.
+
+        Returns:
+            ``eligible``, ``already_enrolled``, ``enrolled``, ``waitlisted`` and
+            ``annual_cost_enrolled``.
+        """
+        c = candidate
+        conn = self.session.connection()
+        results, members = to_sql_grouped(rules, as_of=c.as_of)
+        household = Household.__table__
+        benefit = (
+            func.coalesce(cast(results["benefit"], Float), 0.0)
+            if "benefit" in rules
+            else literal(0.0)
+        )
+        evaluated = (
+            select(
+                household.c.id,
+                case((benefit < 0, 0.0), else_=benefit),
+                cast(results["priority"], Float) if "priority" in rules else null(),
+                exists()
+                .where(
+                    Enrolment.programme_id == programme_id, Enrolment.household_id == household.c.id
+                )
+                .correlate(household),
+            )
+            .select_from(household.outerjoin(members, members.c.household_id == household.c.id))
+            .where(household.c.status == "active", results["eligible"])
+        )
+        if c.scope_paths is not None:
+            evaluated = evaluated.where(in_scope(household.c.area_id, c.scope_paths))
+        candidates = Table(
+            f"enrolment_candidates_{uuid.uuid4().hex[:12]}",
+            MetaData(),
+            Column("household_id", Integer),
+            Column("benefit", Float),
+            Column("priority", Float),
+            Column("already", Boolean),
+            prefixes=["TEMPORARY"],
+        )
+        candidates.create(conn)
+        try:
+            conn.execute(insert(candidates).from_select(list(candidates.c.keys()), evaluated))
+            eligible, already = conn.execute(
+                select(
+                    func.count(), func.coalesce(func.sum(cast(candidates.c.already, Integer)), 0)
+                )
+            ).one()
+            order = (candidates.c.priority.asc().nulls_last(), candidates.c.household_id)
+            annual = candidates.c.benefit * c.per_year
+            running = func.sum(annual).over(order_by=order, rows=(None, 0))
+            fits = (running <= c.remaining) if c.remaining is not None else true()
+            ranked = (
+                select(
+                    candidates.c.household_id,
+                    candidates.c.benefit,
+                    candidates.c.priority,
+                    case((fits, "active"), else_="waitlisted").label("status"),
+                )
+                .where(not_(candidates.c.already))
+                .subquery()
+            )
+            waiting_order = (ranked.c.priority.asc().nulls_last(), ranked.c.household_id)
+            rank = func.row_number().over(partition_by=ranked.c.status, order_by=waiting_order)
+            before = self.session.scalar(select(func.max(Enrolment.id))) or 0
+            now = utcnow()
+            rows = select(
+                literal(programme_id),
+                ranked.c.household_id,
+                ranked.c.status,
+                literal(c.rule_version_id),
+                literal(c.as_of, Date),
+                ranked.c.benefit,
+                ranked.c.priority,
+                case((ranked.c.status == "waitlisted", rank + c.start_rank), else_=null()),
+                case((ranked.c.status == "active", literal(c.as_of, Date)), else_=null()),
+                literal(1),
+                literal(c.actor),
+                literal(c.actor),
+                literal(now, DateTime(timezone=True)),
+                literal(now, DateTime(timezone=True)),
+            ).order_by(*waiting_order)
+            columns = [
+                "programme_id", "household_id", "status", "rule_version_id", "as_of",
+                "benefit_amount", "priority", "waitlist_rank", "enrolled_on", "version",
+                "created_by", "updated_by", "created_at", "updated_at",
+            ]  # fmt: skip
+            conn.execute(insert(Enrolment).from_select(columns, rows))
+        finally:
+            candidates.drop(conn)
+        new = Enrolment.id > before
+        active = Enrolment.status == "active"
+        conn.execute(
+            insert(JourneyEvent).from_select(
+                ["programme_id", "household_id", "event", "event_date", "reason", "created_by"],
+                select(
+                    Enrolment.programme_id,
+                    Enrolment.household_id,
+                    case((active, "enrolled"), else_="waitlisted"),
+                    Enrolment.as_of,
+                    case((active, null()), else_="budget cap"),
+                    literal(c.actor),
+                )
+                .where(Enrolment.programme_id == programme_id, new)
+                .order_by(Enrolment.id),
+            )
+        )
+        enrolled, waitlisted, cost = conn.execute(
+            select(
+                func.count().filter(active),
+                func.count().filter(not_(active)),
+                func.coalesce(func.sum(Enrolment.benefit_amount).filter(active), 0.0),
+            ).where(Enrolment.programme_id == programme_id, new)
+        ).one()
+        return {
+            "eligible": eligible,
+            "already_enrolled": already,
+            "enrolled": enrolled,
+            "waitlisted": waitlisted,
+            "annual_cost_enrolled": round(float(cost) * c.per_year, 2),
+        }
 
     def waitlist(self, programme_id: int, limit: int) -> Sequence[Enrolment]:
         """Waitlisted enrolments in the order they would be admitted."""

@@ -152,14 +152,13 @@ def bind(version: ProgrammeRule, when: date) -> BoundRule:
     return BoundRule(version, check_rule(version.expression, dict(version.parameters), when))
 
 
-def fields_read(node: Node) -> tuple[set[str], set[str]]:
-    """Household and person fields a rule reads (computed fields expanded)."""
-    household: set[str] = set()
-    person: set[str] = set()
+def field_refs(node: Node) -> list[FieldRef]:
+    """Every field reference of a rule (computed fields expanded, aggregates entered)."""
+    found: list[FieldRef] = []
 
     def walk(n: Any) -> None:
         if isinstance(n, FieldRef):
-            (household if n.scope in ("household", "parent") else person).add(n.name)
+            found.append(n)
             return
         if isinstance(n, ComputedRef):
             walk(n.expansion)
@@ -177,5 +176,14 @@ def fields_read(node: Node) -> tuple[set[str], set[str]]:
                         walk(item)
 
     walk(node)
+    return found
+
+
+def fields_read(node: Node) -> tuple[set[str], set[str]]:
+    """Household and person fields a rule reads (computed fields expanded)."""
+    household: set[str] = set()
+    person: set[str] = set()
+    for ref in field_refs(node):
+        (household if ref.scope in ("household", "parent") else person).add(ref.name)
     household.discard(UNMET)
     return household, person
