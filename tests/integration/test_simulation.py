@@ -203,6 +203,26 @@ def test_run_reports_baseline_and_scenario_side_by_side(session: Session) -> Non
     )
     assert second.startswith("Old age pension (OAP) reaches 1 fewer households")
     assert "costs 240 less a year" in second and "a cap of 500 a year" in second
+    # The web page writes the same sentences from the changes kept as data, translated.
+    assert [_sentence(c, "en") for c in result["largest_changes"]] == result["explanations"]
+    assert _sentence(result["largest_changes"][0], "fr") == (
+        "Child grant (CG) atteint 2 ménages de plus (4 au lieu de 2) et coûte 1\u202f680 de "
+        "plus par an (1\u202f920 au lieu de 240), parce que son paramètre de règle "
+        "« éligibilité » : threshold passe de 250 à 450, et son paramètre de règle "
+        "« prestation » : amount passe de 10 à 40."
+    )
+
+
+def _sentence(change: dict[str, Any], language: str) -> str:
+    from solidarity.web.i18n import Locale
+    from solidarity.web.pages.common import templates
+
+    locale = Locale(language)
+    template = templates.env.from_string(
+        '{% from "simulation/_change.html" import change_sentence with context %}'
+        "{{ change_sentence(c) }}"
+    )
+    return template.render(c=change, locale=locale, **locale.template_functions())
 
 
 def test_merge_pays_each_unique_beneficiary_once(session: Session) -> None:

@@ -37,7 +37,13 @@ def tables(result: Result) -> dict[str, pl.DataFrame]:
     ]
     out = {
         "headline": pl.DataFrame(compare([result])),
-        "programmes": pl.DataFrame(result["programme_changes"]),
+        # ``cause`` says the reasons in words; the structured ones are for the web page.
+        "programmes": pl.DataFrame(
+            [
+                {k: v for k, v in row.items() if k != "reasons"}
+                for row in result["programme_changes"]
+            ]
+        ),
         "breakdowns": pl.DataFrame(breakdowns),
         "explanations": pl.DataFrame(
             {"explanation": result["explanations"]}, schema={"explanation": pl.String}

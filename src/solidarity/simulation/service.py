@@ -50,12 +50,18 @@ PERSON_GROUP_COLUMNS = (
 )
 
 
+#: Why a programme changed: ``kind`` (parameters, rule, new, stopped, merged_into,
+#: merges, cap) and its details; see :func:`describe_reason`.
+Reason = dict[str, Any]
+
+
 @dataclasses.dataclass(frozen=True)
 class Side:
     """Programme specs of one side of a run, with why each scenario programme changed."""
 
     specs: list[engine.ProgrammeSpec]
-    causes: dict[str, str]
+    #: Why each programme changed, as reasons (see :func:`describe_reason`).
+    causes: dict[str, list[Reason]]
     names: dict[str, str]
 
 
@@ -208,7 +214,7 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
     when = scenario.baseline_date
     specs = {s.code: s for s in baseline.specs}
     names = dict(baseline.names)
-    causes: dict[str, str] = {}
+    causes: dict[str, list[Reason]] = {}
     errors: list[dict[str, Any]] = []
 
     def known(code: str, where: str) -> engine.ProgrammeSpec | None:
@@ -249,11 +255,15 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
                     when,
                     where,
                 )
-                described = ", ".join(
-                    f"{k} from {current[k]} to {v}" for k, v in change.set.items()
-                )
-                causes[spec.code] = _join(
-                    causes.get(spec.code), f"its {change.rule} parameter {described}"
+                causes.setdefault(spec.code, []).append(
+                    {
+                        "kind": "parameters",
+                        "rule": change.rule,
+                        "changes": [
+                            {"name": k, "before": current[k], "after": v}
+                            for k, v in change.set.items()
+                        ],
+                    }
                 )
             elif isinstance(change, ReplaceRule):
                 spec = known(change.programme, f"{where}.programme")
@@ -262,8 +272,8 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
                 specs[spec.code] = _with_rule(
                     spec, change.rule, change.expression, change.parameters, when, where
                 )
-                causes[spec.code] = _join(
-                    causes.get(spec.code), f"its {change.rule} rule becomes '{change.expression}'"
+                causes.setdefault(spec.code, []).append(
+                    {"kind": "rule", "rule": change.rule, "expression": change.expression}
                 )
             elif isinstance(change, AddProgramme):
                 if change.programme in specs:
@@ -287,11 +297,11 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
                     rule_ids={},
                 )
                 names[change.programme] = change.name or change.programme
-                causes[change.programme] = "it is a new programme"
+                causes[change.programme] = [{"kind": "new"}]
             elif isinstance(change, RemoveProgramme):
                 if known(change.programme, f"{where}.programme") is not None:
                     del specs[change.programme]
-                    causes[change.programme] = "the programme is stopped"
+                    causes[change.programme] = [{"kind": "stopped"}]
             elif isinstance(change, MergeProgrammes):
                 merged = [known(c, f"{where}.programmes") for c in change.programmes]
                 if any(m is None for m in merged):
@@ -305,7 +315,7 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
                     eligibility = tuple(r for p in parts for r in p.eligibility)
                 for p in parts:
                     del specs[p.code]
-                    causes[p.code] = f"it is merged into {change.into}"
+                    causes[p.code] = [{"kind": "merged_into", "into": change.into}]
                 specs[change.into] = engine.ProgrammeSpec(
                     code=change.into,
                     name=change.name or change.into,
@@ -317,16 +327,13 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
                     rule_ids={},
                 )
                 names[change.into] = change.name or change.into
-                causes[change.into] = (
-                    f"it merges {', '.join(change.programmes)} into one programme with one rule"
-                )
+                causes[change.into] = [{"kind": "merges", "programmes": list(change.programmes)}]
             elif isinstance(change, BudgetCap):
                 spec = known(change.programme, f"{where}.programme")
                 if spec is None:
                     continue
                 specs[spec.code] = dataclasses.replace(spec, budget_cap=change.cap)
-                cap = "no cap" if change.cap is None else f"a cap of {change.cap:,.0f} a year"
-                causes[spec.code] = _join(causes.get(spec.code), f"its budget gets {cap}")
+                causes.setdefault(spec.code, []).append({"kind": "cap", "cap": change.cap})
         except ScenarioInvalid as exc:
             errors.extend(exc.errors)
     if errors:
@@ -337,8 +344,28 @@ def apply_changes(baseline: Side, scenario: ScenarioIn) -> Side:
     return Side(list(specs.values()), causes, names)
 
 
-def _join(first: str | None, second: str) -> str:
-    return second if first is None else f"{first}, and {second}"
+def describe_reason(reason: Reason) -> str:
+    """One reason a programme changed, in English (the web pages translate it)."""
+    match reason["kind"]:
+        case "parameters":
+            described = ", ".join(
+                f"{c['name']} from {c['before']} to {c['after']}" for c in reason["changes"]
+            )
+            return f"its {reason['rule']} parameter {described}"
+        case "rule":
+            return f"its {reason['rule']} rule becomes '{reason['expression']}'"
+        case "new":
+            return "it is a new programme"
+        case "stopped":
+            return "the programme is stopped"
+        case "merged_into":
+            return f"it is merged into {reason['into']}"
+        case "merges":
+            return f"it merges {', '.join(reason['programmes'])} into one programme with one rule"
+        case "cap":
+            cap = reason["cap"]
+            return f"its budget gets {'no cap' if cap is None else f'a cap of {cap:,.0f} a year'}"
+    raise ValueError(f"unknown reason {reason['kind']}")  # pragma: no cover
 
 
 def _expression(spec: engine.ProgrammeSpec, kind: str) -> str:
@@ -492,6 +519,8 @@ def run(
     base_paid, base = evaluate(population, baseline, scenario)
     reform_paid, figures = evaluate(population, reform, scenario)
     changes, changed = engine.winners_and_losers(population.households, base_paid, reform_paid)
+    programme_changes = _programme_changes(base, figures, baseline, reform)
+    largest = largest_changes(programme_changes)
     result: Result = {
         "scenario": scenario.name,
         "as_of": when.isoformat(),
@@ -502,9 +531,10 @@ def run(
         "base_rules": {s.code: s.rule_ids for s in baseline.specs},
         "baseline": base,
         "scenario_figures": figures,
-        "programme_changes": _programme_changes(base, figures, baseline, reform),
+        "programme_changes": programme_changes,
         "winners_and_losers": changes,
-        "explanations": explain_changes(base, figures, baseline, reform),
+        "largest_changes": largest,
+        "explanations": [explain_change(r) for r in largest],
     }
     if with_households:
         result["households_changed"] = changed.to_dicts()
@@ -529,47 +559,43 @@ def _programme_changes(
                 "cost_before": b["cost"],
                 "cost_after": a["cost"],
                 "cost_change": round(a["cost"] - b["cost"], 2),
-                "cause": reform.causes.get(code),
+                "reasons": reform.causes.get(code, []),
+                "cause": ", and ".join(map(describe_reason, reform.causes.get(code, []))) or None,
             }
         )
     return rows
 
 
-def explain_changes(
-    base: dict[str, Any], figures: dict[str, Any], baseline: Side, reform: Side, top: int = 3
-) -> list[str]:
-    """The ``top`` largest changes by annual cost, in words a minister can read."""
-    rows = [
-        r
-        for r in _programme_changes(base, figures, baseline, reform)
-        if r["cost_change"] or r["households_after"] != r["households_before"]
-    ]
-    rows.sort(key=lambda r: (-abs(r["cost_change"]), r["programme"]))
-    sentences = []
-    for r in rows[:top]:
-        reach = r["households_after"] - r["households_before"]
-        if r["households_after"] == 0:
-            who = f"no longer reaches its {r['households_before']:,} households"
-        elif r["households_before"] == 0:
-            who = f"reaches {r['households_after']:,} households"
-        elif reach:
-            more = "more" if reach > 0 else "fewer"
-            who = (
-                f"reaches {abs(reach):,} {more} households "
-                f"({r['households_after']:,} instead of {r['households_before']:,})"
-            )
-        else:
-            who = f"reaches the same {r['households_after']:,} households"
-        change = r["cost_change"]
-        money = (
-            f"costs {abs(change):,.0f} {'more' if change > 0 else 'less'} a year "
-            f"({r['cost_after']:,.0f} instead of {r['cost_before']:,.0f})"
-            if change
-            else "costs the same"
+def largest_changes(rows: list[dict[str, Any]], top: int = 3) -> list[dict[str, Any]]:
+    """The ``top`` programme changes (rows of ``programme_changes``) largest by annual cost."""
+    moved = [r for r in rows if r["cost_change"] or r["households_after"] != r["households_before"]]
+    return sorted(moved, key=lambda r: (-abs(r["cost_change"]), r["programme"]))[:top]
+
+
+def explain_change(r: dict[str, Any]) -> str:
+    """A programme change in words a minister can read (English; the web page translates)."""
+    reach = r["households_after"] - r["households_before"]
+    if r["households_after"] == 0:
+        who = f"no longer reaches its {r['households_before']:,} households"
+    elif r["households_before"] == 0:
+        who = f"reaches {r['households_after']:,} households"
+    elif reach:
+        more = "more" if reach > 0 else "fewer"
+        who = (
+            f"reaches {abs(reach):,} {more} households "
+            f"({r['households_after']:,} instead of {r['households_before']:,})"
         )
-        cause = f", because {r['cause']}" if r["cause"] else ""
-        sentences.append(f"{r['name']} ({r['programme']}) {who} and {money}{cause}.")
-    return sentences
+    else:
+        who = f"reaches the same {r['households_after']:,} households"
+    change = r["cost_change"]
+    money = (
+        f"costs {abs(change):,.0f} {'more' if change > 0 else 'less'} a year "
+        f"({r['cost_after']:,.0f} instead of {r['cost_before']:,.0f})"
+        if change
+        else "costs the same"
+    )
+    cause = f", because {r['cause']}" if r["cause"] else ""
+    return f"{r['name']} ({r['programme']}) {who} and {money}{cause}."
 
 
 def run_stored(
