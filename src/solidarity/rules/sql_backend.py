@@ -26,7 +26,6 @@ from sqlalchemy import (
     case,
     cast,
     exists,
-    extract,
     false,
     func,
     literal,
@@ -178,11 +177,66 @@ def _never_null(node: Node) -> bool:
     return isinstance(node, Unary | In) and not (isinstance(node, Unary) and node.op == "-")
 
 
-def _year_day(d: Column) -> tuple[Column, Column]:
-    year = cast(extract("year", d), Integer)
-    month = cast(extract("month", d), Integer)
-    day = cast(extract("day", d), Integer)
-    return year, month * 100 + day
+class _Year(FunctionElement[int]):
+    """The year of a date."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "year_of"
+
+
+class _MonthDay(FunctionElement[int]):
+    """``month * 100 + day`` of a date."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "month_day_of"
+
+
+@compiles(_Year)
+def _year_default(element: _Year, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"CAST(EXTRACT(YEAR FROM {compiler.process(value, **kw)}) AS INTEGER)"
+
+
+@compiles(_MonthDay)
+def _month_day_default(element: _MonthDay, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    text = compiler.process(value, **kw)
+    return (
+        f"(CAST(EXTRACT(MONTH FROM {text}) AS INTEGER) * 100"
+        f" + CAST(EXTRACT(DAY FROM {text}) AS INTEGER))"
+    )
+
+
+# SQLite keeps dates as ISO text: cutting it is several times cheaper than strftime.
+@compiles(_Year, "sqlite")
+def _year_sqlite(element: _Year, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"CAST(substr({compiler.process(value, **kw)}, 1, 4) AS INTEGER)"
+
+
+@compiles(_MonthDay, "sqlite")
+def _month_day_sqlite(element: _MonthDay, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    text = compiler.process(value, **kw)
+    return f"CAST(substr({text}, 6, 2) || substr({text}, 9, 2) AS INTEGER)"
+
+
+def _year_day(d: Column | date) -> tuple[Column, Column]:
+    """Year and ``month * 100 + day``; literals for a date known when compiling."""
+    if isinstance(d, date):
+        return literal(d.year, Integer()), literal(d.month * 100 + d.day, Integer())
+    return _Year(d), _MonthDay(d)
+
+
+def _constant_date(node: Node, as_of: date) -> date | None:
+    """The value of a date known when compiling (a literal or ``today()``)."""
+    if isinstance(node, Today):
+        return as_of
+    if isinstance(node, Literal) and isinstance(node.value, date):
+        return node.value
+    return None
 
 
 class _Compiler:
@@ -335,7 +389,8 @@ class _Compiler:
                 magnitude = _Floor(func.abs(x) * factor + 0.5) / factor
                 return case((x < 0, -magnitude), else_=magnitude)
             case "years_between":
-                (y1, md1), (y2, md2) = _year_day(xs[0]), _year_day(xs[1])
+                ends = [_constant_date(a, self.as_of) or x for a, x in zip(args, xs, strict=True)]
+                (y1, md1), (y2, md2) = _year_day(ends[0]), _year_day(ends[1])
                 return y2 - y1 - case((md2 < md1, 1), else_=0)
             case "days_between":
                 return _DaysBetween(xs[0], xs[1])
