@@ -144,11 +144,27 @@ def openfisca(hh: pl.DataFrame, persons: pl.DataFrame) -> dict[str, Any]:
             definition_period = periods.DateUnit.MONTH
             label = "income"
 
+        class birth_date(Variable):
+            value_type = date
+            entity = Person
+            definition_period = periods.DateUnit.ETERNITY
+            label = "birth date"
+
         class age(Variable):
+            # A formula, as in OpenFisca country packages: the compiled rule computes
+            # ages from birth dates too, so both computations include it.
             value_type = int
             entity = Person
             definition_period = periods.DateUnit.MONTH
             label = "age"
+
+            def formula(person: Any, period: Any) -> Any:
+                birth = person("birth_date", period)
+                years = birth.astype("datetime64[Y]").astype(int) + 1970
+                months = birth.astype("datetime64[M]").astype(int) % 12 + 1
+                days = (birth - birth.astype("datetime64[M]")).astype(int) + 1
+                later = (months * 100 + days) > AS_OF.month * 100 + AS_OF.day
+                return AS_OF.year - years - later
 
         class child_benefit(Variable):
             value_type = float
@@ -164,21 +180,13 @@ def openfisca(hh: pl.DataFrame, persons: pl.DataFrame) -> dict[str, Any]:
                 return eligible * np.minimum(children, 3) * AMOUNT
 
         system = TaxBenefitSystem([Household, Person])
-        system.add_variables(income, age, child_benefit)
+        system.add_variables(income, birth_date, age, child_benefit)
         return system
 
     build_s, system = timed(build)
 
     def setup() -> Any:
-        birth = persons["birth_date"]
-        ages = (
-            AS_OF.year
-            - birth.dt.year()
-            - (
-                (birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day())
-                > AS_OF.month * 100 + AS_OF.day
-            ).cast(pl.Int32)
-        ).to_numpy()
+        births = persons["birth_date"].to_numpy().astype("datetime64[D]")
         builder = SimulationBuilder()
         builder.create_entities(system)
         person_ids = persons["person_id"].cast(pl.String).to_list()
@@ -192,7 +200,7 @@ def openfisca(hh: pl.DataFrame, persons: pl.DataFrame) -> dict[str, Any]:
         simulation = builder.build(system)
         period = "2025-06"
         simulation.set_input("income", period, persons["income"].to_numpy())
-        simulation.set_input("age", period, ages)
+        simulation.set_input("birth_date", "ETERNITY", births)
         return simulation
 
     setup_s, simulation = timed(setup)

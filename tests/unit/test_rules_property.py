@@ -388,3 +388,8 @@ def test_an_aggregate_two_rules_share_is_computed_once() -> None:
     )
     assert len(plan.aggregations) == 2  # children once, elderly once
     assert [name for name, _ in plan.outputs] == ["eligible", "benefit"]
+    results, members = to_sql_grouped(
+        {"eligible": check(f"{children} >= 1"), "benefit": check(f"{children} * 10")}, as_of=AS_OF
+    )
+    assert list(results) == ["eligible", "benefit"]
+    assert [c.name for c in members.c] == ["household_id", "agg0"]  # children once

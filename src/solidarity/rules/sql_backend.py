@@ -430,7 +430,6 @@ class _Compiler:
     def grouped_aggregate(self, agg: Aggregate) -> Column:
         """The aggregate as a column of the members' GROUP BY (see :func:`to_sql_grouped`)."""
         assert self.grouped is not None
-        index = len(self.grouped)
         if agg.expr is None:
             value: Column = func.count()
         elif agg.func in ("count", "any", "all"):
@@ -444,7 +443,11 @@ class _Compiler:
                 "min": func.min(member),
                 "max": func.max(member),
             }[agg.func]
-        self.grouped.append(value.label(f"agg{index}"))
+        # The same aggregate, with the same values, in any of the rules: computed once.
+        index = next((i for i, known in enumerate(self.grouped) if known.compare(value)), None)
+        if index is None:
+            index = len(self.grouped)
+            self.grouped.append(value)
         column: Column = (
             self.members.c[f"agg{index}"]
             if self.members is not None
@@ -520,7 +523,10 @@ def to_sql_grouped(
         compiler = _Compiler(t, rule.parameters, when, grouped=collected)
         compiler.cond(rule.tree) if rule.type == "boolean" else compiler.expr(rule.tree)
     person = t.person
-    query = select(person.c[t.member_household_id].label("household_id"), *collected)
+    query = select(
+        person.c[t.member_household_id].label("household_id"),
+        *(value.label(f"agg{i}") for i, value in enumerate(collected)),
+    )
     if t.status is not None:
         status = person.c[t.status]
         query = query.where(or_(status.is_(None), status == "active"))
