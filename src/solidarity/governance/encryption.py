@@ -233,9 +233,32 @@ class KeyRing:
         return plain.decode("utf-8")
 
     def decrypt_many(self, tokens: Iterable[str | None], field_name: str) -> list[str | None]:
-        """Decrypt a column of stored values."""
-        decrypt = self.decrypt
-        return [None if t is None else decrypt(t, field_name) for t in tokens]
+        """Decrypt a column of stored values (as :meth:`decrypt`, without its per-value set-up).
+
+        Raises:
+            FieldKeyError: As :meth:`decrypt`, for the first value that fails.
+        """
+        aad = field_name.encode()
+        ciphers = self._ciphers
+        unpad = bytes.maketrans(b"-_", b"+/")
+        a2b = binascii.a2b_base64
+        out: list[str | None] = []
+        append = out.append
+        for token in tokens:
+            if token is None:
+                append(None)
+                continue
+            kid, sep, body = token.partition(":")
+            cipher = ciphers.get(kid) if sep else None
+            try:
+                if cipher is None:
+                    raise ValueError(kid)
+                raw = a2b(body.encode("ascii").translate(unpad) + b"=" * (-len(body) % 4))
+                append(cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode("utf-8"))
+            except (InvalidTag, ValueError, binascii.Error):
+                self.decrypt(token, field_name)  # raises the error that says why
+                raise  # pragma: no cover - decrypt raised already
+        return out
 
     def key_of(self, token: str) -> str:
         """The data key id a stored value is encrypted under."""

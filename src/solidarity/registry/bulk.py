@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 
 from solidarity.analytics.frames import read_frame, read_raw_frame
+from solidarity.db.encrypted import EncryptedText
+from solidarity.governance.encryption import key_ring
 from solidarity.registry.models import Household, HouseholdHistory, Person, PersonHistory
 from solidarity.registry.repository import in_scope
 
@@ -94,8 +96,21 @@ def _read(conn: Connection, query: Any, model: Any, columns: Sequence[str]) -> p
     SQLAlchemy's result processing instead, which is several times slower.
     """
     table = model.__table__.columns
-    if all(isinstance(table[c].type, _PLAIN) for c in columns if c in table):
-        return _driver_types(_typed_nulls(read_raw_frame(conn, query), model), model)
+    sealed = {
+        c: table[c].type.field
+        for c in columns
+        if c in table and isinstance(table[c].type, EncryptedText)
+    }
+    if all(isinstance(table[c].type, _PLAIN) or c in sealed for c in columns if c in table):
+        frame = _driver_types(_typed_nulls(read_raw_frame(conn, query), model), model)
+        if not sealed:
+            return frame
+        # Sealed columns come as stored; decrypted a column at a time, not per value.
+        ring = key_ring()
+        return frame.with_columns(
+            pl.Series(c, ring.decrypt_many(frame[c].to_list(), field), dtype=pl.String)
+            for c, field in sealed.items()
+        )
     return _typed_nulls(read_frame(conn, query), model)
 
 

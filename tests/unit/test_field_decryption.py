@@ -1,0 +1,32 @@
+"""A column decrypted at once gives what value-by-value decryption gives, errors included."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from solidarity.governance.encryption import FieldKeyError, KeyRing
+
+RING = KeyRing.generate("unused")
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=40)), max_size=30))
+def test_a_column_decrypts_like_each_value(values: list[str | None]) -> None:
+    tokens = [None if v is None else RING.encrypt(v, "person.given_name") for v in values]
+    assert RING.decrypt_many(tokens, "person.given_name") == values
+    assert [RING.decrypt(t, "person.given_name") for t in tokens] == values
+
+
+def test_an_altered_or_misplaced_value_fails_as_alone() -> None:
+    good = RING.encrypt("Amina", "person.given_name")
+    kid, _, body = good.partition(":")
+    altered = f"{kid}:{body[:-3]}{'A' if body[-3] != 'A' else 'B'}{body[-2:]}"
+    for tokens, field in (
+        ([good, altered], "person.given_name"),  # altered
+        ([good], "person.family_name"),  # sealed for another field
+        (["nokey:AAAA"], "person.given_name"),  # a key not in the ring
+        (["Amina"], "person.given_name"),  # plaintext where a sealed value belongs
+    ):
+        with pytest.raises(FieldKeyError):
+            RING.decrypt_many(tokens, field)
