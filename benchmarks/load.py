@@ -104,14 +104,39 @@ def build(url: str, workdir: Path, households: int, *, seed: bool) -> dict[str, 
     secrets: dict[str, str] = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
     with unit_of_work(engine) as session:
         users = UserRepository(session)
-        if users.by_username("load-steward") is None:
+        # A machine client gets registry data only under an agreement of its agency
+        # (the ministry running the registry here): every field, record and operation.
+        from solidarity.governance.models import Agency
+
+        if session.scalar(select(Agency.code).where(Agency.code == "LOADMIN")) is None:
+            create_agency(
+                session,
+                AgencyIn(code="LOADMIN", name="Load test: registry ministry"),
+                actor="bench",
+            )
+            create_agreement(
+                session,
+                AgreementIn(
+                    code="LOADMIN-1",
+                    agency_code="LOADMIN",
+                    purposes=["registry.administration"],
+                    fields=["*"],
+                    valid_from=date(2020, 1, 1),
+                ),
+                actor="bench",
+            )
+        steward = users.by_username("load-steward")
+        if steward is None:
             _user, secrets["load-steward"] = create_client(
                 session,
                 client_id="load-steward",
                 display_name="Load test: data steward",
                 actor="bench",
                 grants=[GrantIn(role="data_steward")],
+                agency_code="LOADMIN",
             )
+        elif steward.agency_code is None:  # built before agreements applied to clients
+            steward.agency_code = "LOADMIN"
         if users.by_username("load-partner") is None:
             create_agency(session, AgencyIn(code="LOAD", name="Load test agency"), actor="bench")
             create_agreement(
@@ -291,8 +316,13 @@ async def _user(
                     "payload": {"household": {"electricity": rng.random() < 0.5}},
                     "reason": "load test: home visit",
                 }
+                # An officer files a change on the household as read: its ETag goes
+                # back as If-Match (the read is part of this request's time).
+                read = await http.get(f"/api/v1/households/{household}", headers=auth["steward"])
                 response = await http.post(
-                    "/api/v1/change-requests", json=body, headers=auth["steward"]
+                    "/api/v1/change-requests",
+                    json=body,
+                    headers={**auth["steward"], "If-Match": read.headers.get("ETag", "")},
                 )
                 ok = response.status_code == 201
             else:
@@ -421,6 +451,9 @@ def main() -> None:
         "SOLIDARITY_UPLOAD_DIR": str(args.workdir / "uploads"),
     }
     os.environ.update(env)
+    from solidarity.governance.encryption import ensure_key_ring
+
+    ensure_key_ring()  # names and identifiers are sealed at rest (decision 0003)
     url = ensure_database(args.database_url)
     env["SOLIDARITY_DATABASE_URL"] = url
     os.environ["SOLIDARITY_DATABASE_URL"] = url
