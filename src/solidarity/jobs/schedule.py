@@ -24,6 +24,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
+from solidarity.db.base import as_utc
 from solidarity.jobs.repository import JobRepository
 from solidarity.jobs.service import enqueue
 
@@ -64,7 +65,7 @@ def default_schedules(settings: ScheduleSettings | None = None) -> list[Schedule
 
 def slot_start(now: datetime, every: timedelta) -> datetime:
     """The start of the period of length ``every`` that holds ``now`` (epoch-aligned)."""
-    moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    moment = as_utc(now)
     periods = (moment - EPOCH) // every
     return EPOCH + periods * every
 

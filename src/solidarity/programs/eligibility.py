@@ -39,7 +39,7 @@ from solidarity.programs.schemas import (
 from solidarity.programs.service import optional_rule_in_force, rule_in_force
 from solidarity.registry.bulk import end_of_day, read_state
 from solidarity.registry.models import Household, Person
-from solidarity.rules import explain, to_polars_all
+from solidarity.rules import CheckedRule, explain, to_polars_all
 
 Progress = Callable[[int, int, str], None]
 
@@ -66,15 +66,20 @@ class ProgrammeRules:
     benefit: BoundRule | None
     priority: BoundRule | None
 
+    def by_name(self) -> dict[str, CheckedRule]:
+        """The checked rules in force by the column they give: ``eligible``, and
+        ``benefit`` and ``priority`` when the programme has them."""
+        named = {"eligible": self.eligibility, "benefit": self.benefit, "priority": self.priority}
+        return {name: bound.rule for name, bound in named.items() if bound is not None}
+
     def columns(self) -> tuple[list[str], list[str]]:
         """Household and person columns the rules read."""
         household: set[str] = set()
         person: set[str] = set()
-        for bound in (self.eligibility, self.benefit, self.priority):
-            if bound is not None:
-                h, p = fields_read(bound.rule.tree)
-                household |= h
-                person |= p
+        for rule in self.by_name().values():
+            h, p = fields_read(rule.tree)
+            household |= h
+            person |= p
         return sorted(household), sorted(person)
 
 
@@ -128,11 +133,7 @@ def evaluate_population(
     else:
         households = households.with_columns(pl.lit(0, dtype=pl.Int64).alias(UNMET))
     # One plan for the three rules: the members are grouped once for all of them.
-    compiled = {"eligible": rules.eligibility.rule}
-    for name, bound in (("benefit", rules.benefit), ("priority", rules.priority)):
-        if bound is not None:
-            compiled[name] = bound.rule
-    frame = to_polars_all(compiled, as_of=rules.as_of).apply(households, members=persons)
+    frame = to_polars_all(rules.by_name(), as_of=rules.as_of).apply(households, members=persons)
     if rules.benefit is None:
         frame = frame.with_columns(pl.lit(0.0).alias("benefit"))
     if rules.priority is None:
@@ -305,9 +306,9 @@ def enrol_eligible(
     rules = rules_on(session, programme, as_of)
     repo = ProgrammeRepository(session)
     per_year = PAYMENTS_PER_YEAR.get(programme.benefit_frequency, 1)
-    if in_database is None:
-        in_database = household_ids is None and _in_database(repo, rules)
-    if in_database and household_ids is None:
+    if household_ids is None and (
+        in_database if in_database is not None else _in_database(repo, rules)
+    ):
         return _enrol_in_database(repo, programme, rules, actor, per_year, scope_paths, step)
     households, _ = evaluate_population(
         session, rules, household_ids=household_ids, scope_paths=scope_paths
@@ -396,8 +397,8 @@ def _in_database(repo: ProgrammeRepository, rules: ProgrammeRules) -> bool:
     nor anything sealed at rest).
     """
     tables = {"household": Household.__table__, "person": Person.__table__}
-    for bound in (rules.eligibility, rules.benefit, rules.priority):
-        for ref in field_refs(bound.rule.tree) if bound is not None else ():
+    for rule in rules.by_name().values():
+        for ref in field_refs(rule.tree):
             table = tables["household" if ref.scope in ("household", "parent") else "person"]
             # Extra fields: the Polars path cannot read them yet, so neither path does.
             column = None if ref.extra else table.columns.get(ref.name)
@@ -420,10 +421,6 @@ def _enrol_in_database(
     Same outcome as the Polars path of :func:`enrol_eligible` (the tests compare them),
     without reading the registry into the process.
     """
-    compiled = {"eligible": rules.eligibility.rule}
-    for name, bound in (("benefit", rules.benefit), ("priority", rules.priority)):
-        if bound is not None:
-            compiled[name] = bound.rule
     existing = repo.enrolment_totals(programme.id)
     remaining = (
         programme.budget_cap - existing.active_amount * per_year
@@ -433,7 +430,7 @@ def _enrol_in_database(
     step(2, 3, "evaluating and writing enrolments in the database")
     counts = repo.enrol_in_database(
         programme.id,
-        compiled,
+        rules.by_name(),
         EnrolmentCandidate(
             as_of=rules.as_of,
             rule_version_id=rules.eligibility.version.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from solidarity.analytics.frames import read_frame, read_raw_frame
-from solidarity.db.base import utcnow
+from solidarity.db.base import as_utc, utcnow
 from solidarity.programs.models import (
     ComplianceRecord,
     Enrolment,
@@ -78,10 +78,6 @@ class EnrolmentTotals:
     active_amount: float
     #: The highest waitlist rank given so far (0: none).
     last_rank: int
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def read_areas(conn: Connection) -> pl.DataFrame:
@@ -183,10 +179,8 @@ class ProgrammeRepository:
         """The benefit of the programme's active enrolments and its last waitlist rank."""
         amount, rank = self.session.execute(
             select(
-                func.coalesce(
-                    func.sum(Enrolment.benefit_amount).filter(Enrolment.status == "active"), 0.0
-                ),
-                func.coalesce(func.max(Enrolment.waitlist_rank), 0),
+                func.sum(Enrolment.benefit_amount).filter(Enrolment.status == "active"),
+                func.max(Enrolment.waitlist_rank),
             ).where(Enrolment.programme_id == programme_id)
         ).one()
         return EnrolmentTotals(float(amount or 0.0), int(rank or 0))
@@ -198,7 +192,7 @@ class ProgrammeRepository:
             latest = self.session.scalar(select(func.max(current.valid_from)))
             ended = self.session.scalar(select(func.max(past.valid_to)))
             for when in (latest, ended):
-                if when is not None and _aware(when) >= moment:
+                if when is not None and as_utc(when) >= moment:
                     return False
         return True
 

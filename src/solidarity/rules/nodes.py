@@ -147,3 +147,12 @@ class Aggregate(Node):
 
     func: str
     expr: Node | None
+
+
+def constant_date(node: Node, as_of: date) -> date | None:
+    """The value of a date known when compiling (a literal or ``today()``), else None."""
+    if isinstance(node, Today):
+        return as_of
+    if isinstance(node, Literal) and isinstance(node.value, date):
+        return node.value
+    return None

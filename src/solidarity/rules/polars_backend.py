@@ -32,6 +32,7 @@ from solidarity.rules.nodes import (
     Today,
     Unary,
     Value,
+    constant_date,
 )
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -75,15 +76,6 @@ def _reads_fields(node: Node) -> bool:
         if isinstance(item, Node)
     ]
     return any(_reads_fields(c) for c in children)
-
-
-def _constant_date(node: Node, as_of: date) -> date | None:
-    """The value of a date known when compiling (a literal or ``today()``)."""
-    if isinstance(node, Today):
-        return as_of
-    if isinstance(node, Literal) and isinstance(node.value, date):
-        return node.value
-    return None
 
 
 def _year_day(d: pl.Expr | date) -> tuple[pl.Expr, pl.Expr]:
@@ -298,7 +290,7 @@ class _Compiler:
                 magnitude = (x.abs() * factor + 0.5).floor() / factor
                 return pl.when(x < 0).then(-magnitude).otherwise(magnitude)
             case "years_between":
-                ends = [_constant_date(a, self.as_of) for a in args]
+                ends = [constant_date(a, self.as_of) for a in args]
                 (y1, md1), (y2, md2) = (
                     _year_day(end if end is not None else x)
                     for end, x in zip(ends, xs, strict=True)

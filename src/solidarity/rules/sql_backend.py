@@ -56,6 +56,7 @@ from solidarity.rules.nodes import (
     ParamRef,
     Today,
     Unary,
+    constant_date,
 )
 
 Column = ColumnElement[Any]
@@ -230,15 +231,6 @@ def _year_day(d: Column | date) -> tuple[Column, Column]:
     return _Year(d), _MonthDay(d)
 
 
-def _constant_date(node: Node, as_of: date) -> date | None:
-    """The value of a date known when compiling (a literal or ``today()``)."""
-    if isinstance(node, Today):
-        return as_of
-    if isinstance(node, Literal) and isinstance(node.value, date):
-        return node.value
-    return None
-
-
 class _Compiler:
     def __init__(
         self,
@@ -389,7 +381,7 @@ class _Compiler:
                 magnitude = _Floor(func.abs(x) * factor + 0.5) / factor
                 return case((x < 0, -magnitude), else_=magnitude)
             case "years_between":
-                ends = [_constant_date(a, self.as_of) or x for a, x in zip(args, xs, strict=True)]
+                ends = [constant_date(a, self.as_of) or x for a, x in zip(args, xs, strict=True)]
                 (y1, md1), (y2, md2) = _year_day(ends[0]), _year_day(ends[1])
                 return y2 - y1 - case((md2 < md1, 1), else_=0)
             case "days_between":
