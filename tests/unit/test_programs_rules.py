@@ -224,3 +224,27 @@ def test_the_schema_is_the_full_iso_message_not_a_subset() -> None:
         1,
     )
     pain001.validate(document)
+
+
+def test_a_payroll_whose_slices_miss_the_header_totals_leaves_no_file(tmp_path: object) -> None:
+    frame = _payroll(3)
+    path = tmp_path / "payroll.xml"  # type: ignore[operator]
+    count, cents = pain001.control_sum(frame["amount"])
+    with (
+        pytest.raises(ValueError, match="the slices added 2 of 20.25"),
+        pain001.Writer(
+            path,
+            "CG-2025-07",
+            datetime(2025, 7, 1, 9, 0, tzinfo=UTC),
+            date(2025, 7, 5),
+            pain001.Debtor("Ministry of Social Affairs", "CG"),
+            "XOF",
+            "Child grant 2025-07",
+            count=count,
+            total_cents=cents,
+        ) as writer,
+    ):
+        writer.add(frame.head(2))
+        writer.finish()
+    assert (count, cents) == (3, 3075)
+    assert list(tmp_path.iterdir()) == []  # type: ignore[attr-defined]

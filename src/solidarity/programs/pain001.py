@@ -8,14 +8,16 @@ envelope (group header, payment information, debtor) is built once with lxml,
 and the transactions are rendered from the frame column-wise by Polars (values
 escaped and cut to their schema lengths in vectorised passes) and written in
 slices between the envelope's two halves. The document is validated
-slice by slice against the schema as it is written.
+slice by slice against the schema as it is written, each slice in a background
+thread while the next one is prepared (:class:`Writer`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -31,7 +33,9 @@ NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 XSD = Path(__file__).with_name("xsd") / "pain.001.001.09.xsd"
 
 #: Transactions rendered and written per slice (bounded memory for any payroll size).
-SLICE_ROWS = 100_000
+SLICE_ROWS = 50_000
+#: Slices validated at once, each in its own thread, while the next is prepared.
+VALIDATORS = 2
 
 # Characters XML 1.0 forbids in text; lxml would refuse them, the template drops them.
 _FORBIDDEN = r"[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]"
@@ -121,7 +125,7 @@ def _escaped(expr: pl.Expr, length: int, default: str) -> pl.Expr:
 
 
 def _cents(frame: pl.DataFrame) -> pl.Series:
-    return (frame["amount"].cast(pl.Float64) * 100).round(0).cast(pl.Int64)
+    return (frame["amount"].cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias("cents")
 
 
 def _amount_text(cents: pl.Expr) -> pl.Expr:
@@ -189,34 +193,9 @@ def _envelope(
     return head.rstrip(b" "), tail.lstrip(b"\n")
 
 
-def _slices(
-    message_id: str,
-    created: datetime,
-    execution_date: date,
-    debtor: Debtor,
-    currency: str,
-    transactions: pl.DataFrame,
-    remittance: str,
-) -> tuple[bytes, Iterator[tuple[int, bytes]], bytes]:
-    """The envelope's two halves and the transactions as ``(first row, bytes)`` slices."""
-    cents = _cents(transactions)
-    total = int(cents.sum() or 0)
-    head, tail = _envelope(
-        message_id,
-        created,
-        execution_date,
-        debtor,
-        transactions.height,
-        f"{total // 100}.{total % 100:02d}",
-    )
-    frame = transactions.with_columns(cents.alias("cents"))
-
-    def body() -> Iterator[tuple[int, bytes]]:
-        for start in range(0, frame.height, SLICE_ROWS):
-            lines = _transactions(frame.slice(start, SLICE_ROWS), currency, remittance)
-            yield start, lines.str.join("").item().encode("utf-8")
-
-    return head, body(), tail
+def control_sum(amounts: pl.Series) -> tuple[int, int]:
+    """The header's transaction count and total in cents for ``amounts``."""
+    return amounts.len(), int(_cents(amounts.to_frame("amount")).sum() or 0)
 
 
 def build(
@@ -243,10 +222,15 @@ def build(
     Returns:
         The UTF-8 XML document.
     """
-    head, body, tail = _slices(
-        message_id, created, execution_date, debtor, currency, transactions, remittance
-    )
-    return head + b"".join(part for _, part in body) + tail
+    count, cents = control_sum(transactions["amount"])
+    head, tail = _envelope(message_id, created, execution_date, debtor, count, _amount(cents))
+    frame = transactions.with_columns(_cents(transactions).alias("cents"))
+    body: str = _transactions(frame, currency, remittance).str.join("").item()
+    return head + body.encode("utf-8") + tail
+
+
+def _amount(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def _check_slice(head: bytes, part: bytes, tail: bytes, first_row: int) -> None:
@@ -259,6 +243,113 @@ def _check_slice(head: bytes, part: bytes, tail: bytes, first_row: int) -> None:
     _check(head + part + tail, first_row, head.count(b"\n"))
 
 
+class Writer:
+    """Streams a pain.001 document to ``path``, validating it as it goes.
+
+    Transactions are added in slices (:meth:`add`); each is rendered, written to
+    a temporary file beside ``path`` and validated against the schema in a
+    background thread (libxml2 releases the GIL) while the caller prepares the
+    next slice. :meth:`finish` waits for the last validation and renames the
+    file over ``path``: a reader never sees a partial or invalid file, and an
+    invalid one (a bug) leaves nothing behind. Use it as a context manager; an
+    exception discards the file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        message_id: str,
+        created: datetime,
+        execution_date: date,
+        debtor: Debtor,
+        currency: str,
+        remittance: str,
+        *,
+        count: int,
+        total_cents: int,
+    ) -> None:
+        self.path = path
+        self._partial = path.with_name(f".{path.name}.partial")
+        self._currency = currency
+        self._remittance = remittance
+        self._count, self._total = count, total_cents
+        self._rows = self._cents = 0
+        self._head, self._tail = _envelope(
+            message_id, created, execution_date, debtor, count, _amount(total_cents)
+        )
+        self._digest = hashlib.sha256(self._head)
+        self._handle = self._partial.open("wb")
+        self._handle.write(self._head)
+        self._validator = ThreadPoolExecutor(VALIDATORS, thread_name_prefix="pain001-validate")
+        self._pending: deque[Future[None]] = deque()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if kind is not None:
+            self.discard()
+
+    def add(self, transactions: pl.DataFrame) -> None:
+        """Render, write and (in the background) validate a slice of transactions.
+
+        Raises:
+            ValidationFailed: A previous slice is not valid; errors name its rows.
+        """
+        if transactions.height == 0:
+            return
+        cents = _cents(transactions)
+        frame = transactions.with_columns(cents.alias("cents"))
+        part: str = _transactions(frame, self._currency, self._remittance).str.join("").item()
+        data = part.encode("utf-8")
+        self._handle.write(data)
+        self._digest.update(data)
+        if len(self._pending) >= VALIDATORS:
+            self._pending.popleft().result()
+        self._pending.append(
+            self._validator.submit(_check_slice, self._head, data, self._tail, self._rows)
+        )
+        self._rows += transactions.height
+        self._cents += int(cents.sum() or 0)
+
+    def finish(self) -> str:
+        """Wait for validation, close and move the document into place.
+
+        Returns:
+            The SHA-256 of the document.
+
+        Raises:
+            ValidationFailed: A slice is not valid (the file is discarded).
+            ValueError: The slices do not add up to the header's count and total (a bug).
+        """
+        try:
+            if self._rows == 0:
+                _check_slice(self._head, b"", self._tail, 0)
+            while self._pending:
+                self._pending.popleft().result()
+            if (self._rows, self._cents) != (self._count, self._total):
+                raise ValueError(
+                    f"the pain.001 header says {self._count} transactions of "
+                    f"{_amount(self._total)}, the slices added {self._rows} of "
+                    f"{_amount(self._cents)}"
+                )
+            self._handle.write(self._tail)
+            self._digest.update(self._tail)
+            self._handle.close()
+            os.replace(self._partial, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        self._validator.shutdown()
+        return self._digest.hexdigest()
+
+    def discard(self) -> None:
+        """Stop and remove the partial file (nothing is left behind)."""
+        self._validator.shutdown(cancel_futures=True)
+        self._handle.close()
+        self._partial.unlink(missing_ok=True)
+
+
 def write(
     path: Path,
     message_id: str,
@@ -269,40 +360,27 @@ def write(
     transactions: pl.DataFrame,
     remittance: str,
 ) -> str:
-    """Write and validate the document for ``transactions`` (see :func:`build`).
-
-    Slices are validated against the schema as they are written to a temporary
-    file beside ``path``, which is renamed over ``path`` at the end: a reader
-    never sees a partial or invalid file, and an invalid one (a bug) leaves
-    nothing behind.
+    """Write and validate the document for ``transactions`` (see :func:`build`, :class:`Writer`).
 
     Returns:
         The SHA-256 of the document.
 
     Raises:
         ValidationFailed: The document is not valid against the schema; errors
-            name the transaction row.
+            name the transaction row. Nothing is left at ``path``.
     """
-    head, body, tail = _slices(
-        message_id, created, execution_date, debtor, currency, transactions, remittance
-    )
-    digest = hashlib.sha256()
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with partial.open("wb") as handle:
-            handle.write(head)
-            digest.update(head)
-            written = False
-            for first_row, part in body:
-                _check_slice(head, part, tail, first_row)
-                handle.write(part)
-                digest.update(part)
-                written = True
-            if not written:
-                _check_slice(head, b"", tail, 0)
-            handle.write(tail)
-            digest.update(tail)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return digest.hexdigest()
+    count, cents = control_sum(transactions["amount"])
+    with Writer(
+        path,
+        message_id,
+        created,
+        execution_date,
+        debtor,
+        currency,
+        remittance,
+        count=count,
+        total_cents=cents,
+    ) as writer:
+        for part in transactions.iter_slices(SLICE_ROWS):
+            writer.add(part)
+        return writer.finish()

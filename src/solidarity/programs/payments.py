@@ -34,7 +34,8 @@ from solidarity.programs.models import (
 )
 from solidarity.programs.repository import ProgrammeRepository, insert_frame
 from solidarity.programs.schemas import PayrollOut
-from solidarity.registry.bulk import read_heads
+from solidarity.registry.bulk import open_sealed, read_heads
+from solidarity.registry.models import Person
 
 PAYMENT_STATUSES = ("paid", "failed", "unclaimed")
 RECONCILIATION_COLUMNS = ("payment_reference", "status", "amount", "date", "reason")
@@ -188,26 +189,38 @@ def approve_cycle(session: Session, cycle: PaymentCycle, actor: str) -> PaymentC
 
 
 def payroll_frame(session: Session, cycle: PaymentCycle) -> pl.DataFrame:
-    """The entitlements of a cycle with the payee (head) and account.
+    """The entitlements of a cycle with their payee (head), in entitlement order.
 
     Only the heads of the cycle's households are read (one query, the cycle's
-    households as a sub-select), not the whole registry.
+    households as a sub-select), not the whole registry. The payee's name and
+    phone come as stored (sealed): :func:`open_payees` opens a slice at a time.
     """
     repo = ProgrammeRepository(session)
-    entitlements = repo.entitlement_frame(cycle.id)
     heads = read_heads(
         session.connection(),
         ["given_name", "family_name", "phone"],
         repo.cycle_households(cycle.id),
-    )
-    payees = heads.select(
-        "household_id",
-        pl.concat_str(["given_name", "family_name"], separator=" ").alias("beneficiary_name"),
-        "phone",
+        opened=False,
     )
     return (
-        entitlements.join(payees, on="household_id", how="left", maintain_order="left")
+        repo.entitlement_frame(cycle.id)
+        .join(heads.drop("person_id"), on="household_id", how="left", maintain_order="left")
+        .sort("entitlement_id")
+    )
+
+
+def open_payees(frame: pl.DataFrame) -> pl.DataFrame:
+    """Decrypt a slice of :func:`payroll_frame` and name its payees and accounts.
+
+    A household without an active head is paid as "Household" to its registry
+    number; one without a phone to its registry number too.
+    """
+    return (
+        open_sealed(frame, Person)
         .with_columns(
+            pl.concat_str(["given_name", "family_name"], separator=" ")
+            .fill_null("Household")
+            .alias("beneficiary_name"),
             pl.coalesce(pl.col("phone"), pl.format("HH{}", pl.col("household_id"))).alias(
                 "account"
             ),
@@ -215,9 +228,8 @@ def payroll_frame(session: Session, cycle: PaymentCycle) -> pl.DataFrame:
             .then(pl.lit("MOBILE"))
             .otherwise(pl.lit("REGISTRY"))
             .alias("scheme"),
-            pl.col("beneficiary_name").fill_null("Household"),
         )
-        .sort("entitlement_id")
+        .drop("given_name", "family_name", "phone")
     )
 
 
@@ -225,6 +237,10 @@ def generate_payroll(
     session: Session, cycle: PaymentCycle, out_dir: Path, actor: str, *, debtor_account: str = ""
 ) -> PayrollOut:
     """Write the payroll CSV and pain.001 XML of an approved cycle (identical on re-runs).
+
+    Both files are written a slice of entitlements at a time (payees decrypted
+    per slice, the XML validated in the background meanwhile) and renamed into
+    place once complete: a crash or a failure never leaves a partial file.
 
     Raises:
         ConflictError: The cycle is not approved.
@@ -240,36 +256,45 @@ def generate_payroll(
     created = cycle.approved_at or utcnow()
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    message_id = f"{programme.code[:20]}-{cycle.period}"[:35]
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"payroll_{programme.code}_{cycle.period}"
     csv_path = out_dir / f"{stem}.csv"
-    xml_path = out_dir / f"{stem}.xml"
-    # The XML first: it is validated as it is written, and a failure (a bug)
-    # leaves neither file behind.
-    sha256 = pain001.write(
-        xml_path,
-        message_id,
-        created.astimezone(UTC),
-        cycle.window_start,
-        pain001.Debtor(programme.ministry or programme.name, debtor_account or programme.code),
-        programme.currency,
-        frame,
-        f"{programme.name} {cycle.period}",
-    )
-    # Renamed into place once complete: a crash never leaves a truncated file.
     partial_csv = csv_path.with_name(f".{csv_path.name}.partial")
-    frame.select(
-        "payment_reference",
-        "household_id",
-        "beneficiary_name",
-        "account",
-        "scheme",
-        pl.col("amount").round(2),
-        pl.lit(programme.currency).alias("currency"),
-        pl.lit(cycle.period).alias("period"),
-    ).write_csv(partial_csv)
-    os.replace(partial_csv, csv_path)
+    count, cents = pain001.control_sum(frame["amount"])
+    try:
+        with (
+            pain001.Writer(
+                out_dir / f"{stem}.xml",
+                f"{programme.code[:20]}-{cycle.period}"[:35],
+                created.astimezone(UTC),
+                cycle.window_start,
+                pain001.Debtor(
+                    programme.ministry or programme.name, debtor_account or programme.code
+                ),
+                programme.currency,
+                f"{programme.name} {cycle.period}",
+                count=count,
+                total_cents=cents,
+            ) as xml,
+            partial_csv.open("wb") as csv,
+        ):
+            for part in frame.iter_slices(pain001.SLICE_ROWS):
+                payees = open_payees(part)
+                xml.add(payees)
+                payees.select(
+                    "payment_reference",
+                    "household_id",
+                    "beneficiary_name",
+                    "account",
+                    "scheme",
+                    pl.col("amount").round(2),
+                    pl.lit(programme.currency).alias("currency"),
+                    pl.lit(cycle.period).alias("period"),
+                ).write_csv(csv, include_header=csv.tell() == 0)
+            sha256 = xml.finish()
+        os.replace(partial_csv, csv_path)
+    finally:
+        partial_csv.unlink(missing_ok=True)
     if cycle.status == "approved":
         cycle.status = "payroll_generated"
         cycle.payroll_generated_at = utcnow()
@@ -279,8 +304,8 @@ def generate_payroll(
     return PayrollOut(
         cycle_id=cycle.id,
         csv_path=str(csv_path),
-        xml_path=str(xml_path),
-        transactions=frame.height,
+        xml_path=str(xml.path),
+        transactions=count,
         total_amount=round(float(frame["amount"].sum() or 0.0), 2),
         xml_sha256=sha256,
     )

@@ -417,22 +417,18 @@ class ProgrammeRepository:
         self.session.execute(delete(Entitlement).where(Entitlement.cycle_id == cycle_id))
 
     def entitlement_frame(self, cycle_id: int) -> pl.DataFrame:
-        """A cycle's entitlements as a frame."""
+        """A cycle's entitlements as a payroll lists them, in entitlement order."""
         return read_raw_frame(
             self.session.connection(),
             select(
                 Entitlement.id.label("entitlement_id"),
                 Entitlement.household_id,
-                Entitlement.enrolment_id,
                 Entitlement.amount,
                 Entitlement.payment_reference,
-                Entitlement.status,
-                Entitlement.paid_amount,
-                Entitlement.reissue_of,
             )
             .where(Entitlement.cycle_id == cycle_id)
             .order_by(Entitlement.id),
-            {"amount": pl.Float64, "paid_amount": pl.Float64, "reissue_of": pl.Int64},
+            {"amount": pl.Float64},
         )
 
     def cycle_households(self, cycle_id: int) -> Select[Any]:

@@ -89,28 +89,43 @@ def _driver_types(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
 _PLAIN = (Integer, SmallInteger, Float, Boolean, Date, String)
 
 
-def _read(conn: Connection, query: Any, model: Any, columns: Sequence[str]) -> pl.DataFrame:
-    """Read ``query``; scalar columns straight from the driver, typed here.
-
-    Columns the driver cannot give as plain values (JSON, timestamps) go through
-    SQLAlchemy's result processing instead, which is several times slower.
-    """
+def _sealed(model: Any, columns: Iterable[str]) -> dict[str, str]:
+    """The encrypted columns among ``columns``, with the field name they are sealed under."""
     table = model.__table__.columns
-    sealed = {
+    return {
         c: table[c].type.field
         for c in columns
         if c in table and isinstance(table[c].type, EncryptedText)
     }
+
+
+def open_sealed(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
+    """``frame`` with its encrypted columns of ``model`` decrypted, a column at a time."""
+    sealed = _sealed(model, frame.columns)
+    if not sealed:
+        return frame
+    ring = key_ring()
+    return frame.with_columns(
+        pl.Series(c, ring.decrypt_many(frame[c].to_list(), field), dtype=pl.String)
+        for c, field in sealed.items()
+    )
+
+
+def _read(
+    conn: Connection, query: Any, model: Any, columns: Sequence[str], *, opened: bool = True
+) -> pl.DataFrame:
+    """Read ``query``; scalar columns straight from the driver, typed here.
+
+    Columns the driver cannot give as plain values (JSON, timestamps) go through
+    SQLAlchemy's result processing instead, which is several times slower.
+    Encrypted columns are decrypted unless ``opened`` is false (then they come
+    as stored, for :func:`open_sealed` to open later, e.g. a slice at a time).
+    """
+    table = model.__table__.columns
+    sealed = _sealed(model, columns)
     if all(isinstance(table[c].type, _PLAIN) or c in sealed for c in columns if c in table):
         frame = _driver_types(_typed_nulls(read_raw_frame(conn, query), model), model)
-        if not sealed:
-            return frame
-        # Sealed columns come as stored; decrypted a column at a time, not per value.
-        ring = key_ring()
-        return frame.with_columns(
-            pl.Series(c, ring.decrypt_many(frame[c].to_list(), field), dtype=pl.String)
-            for c, field in sealed.items()
-        )
+        return open_sealed(frame, model) if opened else frame
     return _typed_nulls(read_frame(conn, query), model)
 
 
@@ -187,7 +202,11 @@ def read_state(
 
 
 def read_heads(
-    conn: Connection, person_columns: Sequence[str], households: Select[Any]
+    conn: Connection,
+    person_columns: Sequence[str],
+    households: Select[Any],
+    *,
+    opened: bool = True,
 ) -> pl.DataFrame:
     """The current active head of each of ``households`` (a one-column sub-select).
 
@@ -196,7 +215,8 @@ def read_heads(
 
     Returns:
         ``household_id``, ``person_id`` and the columns; the first head (lowest
-        person id) when a household has several.
+        person id) when a household has several. Encrypted columns are
+        decrypted unless ``opened`` is false (see :func:`open_sealed`).
     """
     query = select(
         Person.household_id,
@@ -207,6 +227,6 @@ def read_heads(
         or_(Person.status.is_(None), Person.status == "active"),
         Person.household_id.in_(households),
     )
-    heads = _read(conn, query, Person, person_columns)
+    heads = _read(conn, query, Person, person_columns, opened=opened)
     heads = heads.sort("household_id", "person_id")
     return heads.unique("household_id", keep="first", maintain_order=True)
