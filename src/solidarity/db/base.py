@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Integer, MetaData, String, func
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.visitors import InternalTraversal
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -28,6 +33,35 @@ def utcnow() -> datetime:
 def as_utc(moment: datetime) -> datetime:
     """``moment`` made timezone-aware: SQLite hands back naive times, stored as UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class _Bare(ColumnElement[bool]):
+    """A boolean column written bare in SQL (see :func:`holds`)."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+    # Not Boolean: SQLAlchemy would then write "column = 1" on SQLite.
+    type = NullType()  # type: ignore[assignment]
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+
+
+@compiles(_Bare)
+def _compile_bare(element: _Bare, compiler: Any, **kw: Any) -> str:
+    text: str = compiler.process(element.column, **kw)
+    return text
+
+
+def holds(flag: Any) -> ColumnElement[bool]:
+    """The boolean column ``flag`` as a bare predicate: ``WHERE active``.
+
+    Partial indexes are declared ``WHERE active``. SQLAlchemy writes a boolean
+    test as ``active = 1`` on SQLite and ``is_(True)`` as ``active IS true``, and
+    neither planner then proves the index applies: a lookup by identifier
+    scanned the whole table.
+    """
+    return _Bare(flag)
 
 
 class Base(DeclarativeBase):

@@ -25,12 +25,12 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    text,
     true,
     update,
 )
 from sqlalchemy.orm import Session, aliased
 
+from solidarity.db.base import holds
 from solidarity.governance.encryption import key_ring
 from solidarity.interop.mapping import RecordData
 from solidarity.interop.models import (
@@ -150,16 +150,16 @@ class RegistryReader:
                 select(Person.household_id).where(Person.id == number)
             )
             return found
-        # The bare column (SQLite would render ``active = 1``), so that the partial
-        # unique index on (id_type, value_index) WHERE active answers the lookup; values
-        # are encrypted, their blind index is what is compared (decision 0003).
+        # ``holds``: the partial unique index on (id_type, value_index) WHERE active
+        # answers the lookup; values are encrypted, their blind index is what is
+        # compared (decision 0003).
         indexes = key_ring().identifier_indexes(node.value)
         holders = select(Identifier.person_id).where(
             Identifier.id_type == node.id_type,
             Identifier.value_index.in_(indexes)
             if len(indexes) > 1
             else Identifier.value_index == indexes[0],
-            text("identifier.active"),
+            holds(Identifier.active),
         )
         if entity == "Member":
             return person.id.in_(holders)  # type: ignore[no-any-return]
@@ -338,7 +338,7 @@ class RegistryReader:
         if data.persons:
             for ident in self.session.execute(
                 select(Identifier.person_id, Identifier.id_type, Identifier.value)
-                .where(Identifier.person_id.in_(list(data.persons)), Identifier.active.is_(True))
+                .where(Identifier.person_id.in_(list(data.persons)), holds(Identifier.active))
                 .order_by(Identifier.person_id, Identifier.id_type, Identifier.id)
             ):
                 data.identifiers.setdefault(ident[0], []).append((ident[1], ident[2]))

@@ -9,6 +9,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from solidarity.db.base import holds
 from solidarity.linkage.models import (
     LinkageDecision,
     LinkageLink,
@@ -55,7 +56,7 @@ def registry_records(conn: Connection, person_ids: Sequence[int] | None = None) 
         .where(Person.status == "active")
     )
     ids = select(Identifier.person_id, Identifier.value.label("national_id")).where(
-        Identifier.active.is_(True), Identifier.id_type == NATIONAL_ID
+        holds(Identifier.active), Identifier.id_type == NATIONAL_ID
     )
     if person_ids is not None:
         wanted = list(person_ids)

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from solidarity.db.base import utcnow
+from solidarity.db.base import holds, utcnow
 from solidarity.db.engine import unit_of_work
 from solidarity.errors import NotFoundError
 from solidarity.linkage import engine
@@ -483,7 +483,7 @@ def _person_view(session: Session, person_id: int) -> dict[str, Any]:
     area = session.get(Area, person.area_id)
     household = session.get(Household, person.household_id)
     identifiers = session.scalars(
-        select(Identifier).where(Identifier.person_id == person_id, Identifier.active.is_(True))
+        select(Identifier).where(Identifier.person_id == person_id, holds(Identifier.active))
     ).all()
     return {
         "id": person.id,
@@ -706,7 +706,7 @@ def merge_persons(
     taken = _survived(survivor, merged)
 
     identifiers = session.scalars(
-        select(Identifier).where(Identifier.person_id == merged_id, Identifier.active.is_(True))
+        select(Identifier).where(Identifier.person_id == merged_id, holds(Identifier.active))
     ).all()
     moved = [i.id for i in identifiers]
     for ident in identifiers:

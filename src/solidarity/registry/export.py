@@ -9,6 +9,7 @@ import polars as pl
 from sqlalchemy import Engine, or_, select
 
 from solidarity.analytics.frames import read_frame
+from solidarity.db.base import holds
 from solidarity.errors import ValidationFailed
 from solidarity.registry.bulk import end_of_day, read_state
 from solidarity.registry.fields import (
@@ -62,7 +63,7 @@ def export_registry(
         ident = Identifier
         id_query = select(ident.person_id, ident.id_type, ident.value)
         if moment is None:
-            id_query = id_query.where(ident.active.is_(True))
+            id_query = id_query.where(holds(ident.active))
         else:
             id_query = id_query.where(
                 ident.valid_from < moment, or_(ident.valid_to.is_(None), ident.valid_to >= moment)

@@ -23,6 +23,7 @@ import polars as pl
 from sqlalchemy import Engine, or_, select
 
 from solidarity.analytics.frames import read_frame
+from solidarity.db.base import holds
 from solidarity.errors import ValidationFailed
 from solidarity.registry.bulk import end_of_day, read_state
 from solidarity.registry.models import Area, Identifier
@@ -204,7 +205,7 @@ def export_pseudonymised(
         ident = Identifier
         id_query = select(ident.person_id, ident.id_type, ident.value)
         if as_of is None:
-            id_query = id_query.where(ident.active.is_(True))
+            id_query = id_query.where(holds(ident.active))
         else:
             moment = end_of_day(as_of)
             id_query = id_query.where(

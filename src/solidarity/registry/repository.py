@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from solidarity.db.base import holds
 from solidarity.governance.encryption import key_ring
 from solidarity.registry.history import HOUSEHOLD_STATE, PERSON_STATE
 from solidarity.registry.models import (
@@ -154,7 +155,7 @@ def person_states(moment: datetime | None) -> Subquery:
 
 def _identifier_valid(moment: datetime | None) -> ColumnElement[bool]:
     if moment is None:
-        return Identifier.active.is_(True)
+        return holds(Identifier.active)
     return and_(
         Identifier.valid_from <= moment,
         or_(Identifier.valid_to.is_(None), Identifier.valid_to > moment),
@@ -358,7 +359,7 @@ class IdentifierRepository:
         query = select(Identifier.person_id).where(
             Identifier.id_type == id_type,
             Identifier.value_index.in_(key_ring().identifier_indexes(value)),
-            Identifier.active.is_(True),
+            holds(Identifier.active),
         )
         return self.session.scalar(query)
 

@@ -8,6 +8,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, column, func, select, table, update
 from sqlalchemy.orm import Session
 
+from solidarity.db.base import holds
 from solidarity.errors import NotFoundError
 from solidarity.governance.encryption import key_ring
 from solidarity.registry.intake.writer import bulk_insert_rows
@@ -32,7 +33,7 @@ def active_identifiers(conn: Connection, ids: pl.DataFrame, source: str) -> pl.D
     empty = pl.DataFrame(schema={"id_type": pl.String, "value": pl.String, "holder": pl.String})
     if (
         ids.height == 0
-        or conn.execute(select(Identifier.id).where(Identifier.active.is_(True)).limit(1)).first()
+        or conn.execute(select(Identifier.id).where(holds(Identifier.active)).limit(1)).first()
         is None
     ):
         return empty
@@ -63,7 +64,7 @@ def active_identifiers(conn: Connection, ids: pl.DataFrame, source: str) -> pl.D
             )
             .join(Person, Person.id == Identifier.person_id)
             .join(Household, Household.id == Person.household_id)
-            .where(Identifier.active.is_(True))
+            .where(holds(Identifier.active))
         ).all()
     finally:
         conn.exec_driver_sql("DROP TABLE intake_identifier")
