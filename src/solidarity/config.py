@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1)
+    search_count_cap: int = Field(
+        default=1000,
+        ge=1,
+        description="Registry searches count matches up to this many; past it the total "
+        "says 'more than' (an exact count of a district costs more than the page)",
+    )
     max_age_years: int = Field(default=120, ge=50, le=150)
 
     # Governance: sign-in, tokens, keys, hardening (see docs/security.md).
@@ -85,6 +91,12 @@ class Settings(BaseSettings):
         default="email", description="ID token claim equal to the local username (email or sub)"
     )
     oidc_provider_name: str = Field(default="single sign-on")
+    audit_chain_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the server and the worker chain new audit entries (decision 0005)",
+    )
     max_concurrent_requests: int | None = Field(
         default=None,
         ge=1,

@@ -30,7 +30,7 @@ def reg(engine: Engine) -> TinyRegistry:
 
 def _actions(engine: Engine) -> list[tuple[str, str, str | None]]:
     with session_factory(engine)() as session:
-        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence))
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id))
         return [(e.actor, e.action, e.object_id) for e in rows]
 
 

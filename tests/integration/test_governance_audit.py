@@ -23,6 +23,7 @@ def _write(engine: Engine, n: int = 5) -> None:
                 details={"n": i, "ids": [i, i + 1]},
                 client_address="10.0.0.1",
             )
+    assert audit.chain(engine) == n
 
 
 def _verify(engine: Engine) -> audit.VerifyReport:
@@ -113,3 +114,60 @@ def test_audit_export_writes_every_entry_as_json_lines(
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [e["sequence"] for e in lines] == [1, 2, 3]
     assert lines[1]["previous_hash"] == lines[0]["hash"]
+
+
+def test_an_entry_is_written_at_once_and_chained_after(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from solidarity.governance.models import AuditEntry
+
+    with unit_of_work(engine) as session:
+        audit.record(session, actor="a", action="person.read", object_id=1)
+    with unit_of_work(engine) as session:
+        audit.record(session, actor="b", action="person.read", object_id=2)
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [(r.actor, r.sequence, r.hash) for r in rows] == [
+            ("a", None, None),
+            ("b", None, None),
+        ]
+    assert _verify(engine).checked == 0  # nothing chained yet, nothing broken
+    assert audit.chain(engine) == 2
+    assert audit.chain(engine) == 0
+    with unit_of_work(engine) as session:
+        audit.record(session, actor="c", action="person.read", object_id=3)
+    assert audit.chain(engine) == 1
+    report = _verify(engine)
+    assert report.ok and report.checked == 3 and report.head_sequence == 3
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence)).all()
+        assert [r.actor for r in rows] == ["a", "b", "c"]  # the order they were written
+
+
+def test_a_rolled_back_entry_is_never_chained(engine: Engine) -> None:
+    with pytest.raises(RuntimeError), unit_of_work(engine) as session:
+        audit.record(session, actor="a", action="person.read")
+        raise RuntimeError("the action failed")
+    assert audit.chain(engine) == 0
+
+
+def test_the_sequencer_chains_in_the_background(engine: Engine) -> None:
+    import time
+
+    sequencer = audit.Sequencer(engine, interval=0.05)
+    sequencer.start()
+    try:
+        _write_unchained(engine, 3)
+        deadline = time.monotonic() + 10
+        while _verify(engine).checked < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sequencer.stop()
+    report = _verify(engine)
+    assert report.ok and report.checked == 3
+
+
+def _write_unchained(engine: Engine, n: int) -> None:
+    with unit_of_work(engine) as session:
+        for i in range(n):
+            audit.record(session, actor=f"user{i}", action="person.read", object_id=i)

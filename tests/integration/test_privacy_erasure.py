@@ -141,6 +141,7 @@ def test_an_approved_erasure_leaves_no_personal_data_but_keeps_figures_and_audit
     assert "John" in json.dumps(_tables_mentioning(engine, ("John",)))  # others untouched
     assert _aggregates(engine) == figures and _years(engine) == years
     with session_factory(engine)() as session:
+        audit.chain_pending(session)
         assert audit.verify(session).ok
     shown = officer.get(f"/api/v1/persons/{reg.amina}").json()
     assert shown["given_name"] == "[erased]" and shown["birth_date"] == "1980-01-01"
@@ -215,6 +216,7 @@ def test_retention_lists_then_anonymises_records_past_their_period(
     assert "Peter" in json.dumps(_tables_mentioning(engine, ("Peter",)))  # still active
     assert _aggregates(engine) == figures
     with session_factory(engine)() as session:
+        audit.chain_pending(session)
         assert audit.verify(session).ok
         rows, _total = AuditRepository(session).search(
             AuditFilter(action="retention.applied"), 10, 0

@@ -117,6 +117,7 @@ def test_the_cli_export_records_the_release_and_auditors_list_it(
         assert by_name["persons.csv"].rows == 5
         assert by_name["persons.csv"].sha256 == hashlib.sha256(persons.read_bytes()).hexdigest()
         assert "given_name" not in by_name["persons.csv"].columns
+        audit.chain_pending(session)
         assert audit.verify(session).ok
     listed = runner.invoke(app, ["audit", "releases"])
     assert listed.exit_code == 0 and release.release_id in listed.output

@@ -231,7 +231,7 @@ def test_a_payroll_whose_slices_miss_the_header_totals_leaves_no_file(tmp_path: 
     path = tmp_path / "payroll.xml"  # type: ignore[operator]
     count, cents = pain001.control_sum(frame["amount"])
     with (
-        pytest.raises(ValueError, match="the slices added 2 of 20.25"),
+        pytest.raises(ValueError, match=r"the slices added 2 of 20\.25"),
         pain001.Writer(
             path,
             "CG-2025-07",

@@ -50,6 +50,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
     reload: bool = typer.Option(False, help="Restart when the code changes (development)"),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="Server processes (one per core on PostgreSQL; rate limits and admission "
+        "are counted per process, see docs/operations.md)",
+    ),
 ) -> None:
     """Serve the web pages and the API (run `solidarity worker` beside it for jobs)."""
     import uvicorn
@@ -63,6 +69,7 @@ def serve(
         host=host,
         port=port,
         reload=reload,
+        workers=None if reload else workers,
         log_config=None,  # keep the JSON logging configured above
         access_log=False,  # our middleware writes one structured line per request
     )
@@ -76,19 +83,29 @@ def worker(
 
     Scheduled: grievance escalation every SOLIDARITY_JOB_ESCALATION_MINUTES (60; 0: off).
     """
+    from solidarity.config import get_settings
     from solidarity.db.engine import get_engine
+    from solidarity.governance import audit
     from solidarity.jobs.schedule import default_schedules
     from solidarity.jobs.worker import Worker
 
     _checked_configuration()
     _configure_logging()
-    runner = Worker(get_engine(), schedules=default_schedules())
+    engine = get_engine()
+    runner = Worker(engine, schedules=default_schedules())
     if once:
         ran = runner.run_once()
+        audit.chain(engine)
         console.print("ran one job" if ran else "no job was queued")
         return
     console.print(f"worker {runner.worker_id} polling every {poll:g}s (Ctrl-C to stop)")
-    runner.run_forever(poll)
+    # The worker chains the audit trail too: jobs write entries with no server running.
+    sequencer = audit.Sequencer(engine, get_settings().audit_chain_seconds)
+    sequencer.start()
+    try:
+        runner.run_forever(poll)
+    finally:
+        sequencer.stop()
     console.print("worker stopped")
 
 

@@ -6,25 +6,35 @@ Sequence numbers are contiguous, so a deleted row leaves a gap; an edited row no
 longer matches its hash; a re-ordered or rewritten stretch no longer chains.
 Deleting the newest entries leaves no trace in the table itself: publish the head
 (``solidarity audit verify`` prints it) somewhere else to anchor it.
+
+Entries are written in the caller's unit of work without their chain fields
+and chained shortly after, in batches, by :func:`chain` (the server's and the
+worker's sequencer, and before the trail is read for verification or export):
+a request never waits on the chain's lock (decision 0005).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from solidarity.db.base import utcnow
+from solidarity.db.engine import unit_of_work
 from solidarity.governance.models import AuditEntry
 from solidarity.governance.principal import Principal
 from solidarity.governance.repository import AuditRepository
 
 GENESIS = "0" * 64
+
+logger = logging.getLogger(__name__)
 
 
 def _utc_text(moment: datetime) -> str:
@@ -73,8 +83,8 @@ def record(
 ) -> AuditEntry:
     """Append an entry to the trail in the caller's unit of work.
 
-    The entry is chained (sequence, previous hash, hash) when the unit of work
-    commits, and dropped if it rolls back.
+    The entry is kept if the unit of work commits and dropped if it rolls back;
+    it is chained (sequence, previous hash, hash) by :func:`chain_pending` soon after.
 
     Args:
         session: The unit of work; the entry is kept only if it commits.
@@ -97,42 +107,76 @@ def record(
         purpose=purpose,
         details=_plain(details),
     )
-    session.info.setdefault(_PENDING, []).append(entry)
+    session.add(entry)
     return entry
 
 
-#: Entries recorded in a session and chained when it commits.
-_PENDING = "solidarity.audit.pending"
+#: Entries chained per statement batch.
+CHAIN_BATCH = 2000
 
 
-@event.listens_for(Session, "before_commit")
-def _chain_pending(session: Session) -> None:
-    """Chain the session's new entries right before it commits.
+def chain_pending(session: Session) -> int:
+    """Chain every entry written but not chained yet, oldest first, in ``session``.
 
-    Appends are serialised (an advisory lock on PostgreSQL, the single writer on
-    SQLite) from reading the head to the commit. Taking that lock here rather than
-    when the entry is recorded keeps the serialised stretch to a few statements:
-    measured with 50 concurrent users, requests queued on it while other requests
-    did their reads, filtering and signing inside it.
+    Chaining is serialised (an advisory lock on PostgreSQL, the single writer on
+    SQLite) from reading the head to the caller's commit; a request only writes
+    its entry and never waits for that lock.
+
+    Returns:
+        How many entries were chained.
     """
-    pending: list[AuditEntry] = session.info.pop(_PENDING, [])
-    if not pending:
-        return
     repo = AuditRepository(session)
+    if not repo.has_unchained():
+        return 0
     repo.lock_head()
     head = repo.head()
     sequence, previous = (head[0] + 1, head[1]) if head else (1, GENESIS)
-    for entry in pending:
-        entry.sequence = sequence
-        entry.previous_hash = previous
-        entry.hash = entry_hash(entry, previous)
-        repo.add(entry)
-        sequence, previous = sequence + 1, entry.hash
+    chained = 0
+    while entries := repo.unchained(CHAIN_BATCH):
+        for entry in entries:
+            entry.sequence = sequence
+            entry.previous_hash = previous
+            entry.hash = entry_hash(entry, previous)
+            sequence, previous = sequence + 1, entry.hash
+        session.flush()
+        chained += len(entries)
+    return chained
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def chain(engine: Engine) -> int:
+    """Chain the waiting entries in a unit of work of their own (see :func:`chain_pending`)."""
+    with unit_of_work(engine) as session:
+        return chain_pending(session)
+
+
+class Sequencer:
+    """A daemon thread chaining the trail every ``interval`` seconds (server and worker)."""
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+
+    def start(self) -> None:
+        """Start chaining in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Chain what is left, then stop."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stop.wait(self.interval)
+            try:
+                chain(self.engine)
+            except Exception:  # the database may be briefly unreachable: next tick
+                logger.exception("audit sequencer: chaining failed")
+            if stopping:
+                return
 
 
 def record_for(
@@ -182,43 +226,43 @@ class VerifyReport:
 
 
 def verify(session: Session) -> VerifyReport:
-    """Recompute the chain and report the first deleted, edited or re-ordered entry."""
+    """Recompute the chain and report the first deleted, edited or re-ordered entry.
+
+    Only chained entries are checked: call :func:`chain` first to include the newest.
+    """
     expected = 1
     previous = GENESIS
     checked = 0
     last: tuple[int, str] | None = None
     for entry in AuditRepository(session).in_order():
+        sequence, stored = entry.sequence or 0, entry.hash or ""  # in_order: chained only
         problem = None
-        if entry.sequence != expected:
+        if sequence != expected:
             problem = AuditProblem(
                 expected,
                 "missing",
                 f"entry {expected} is missing: it was deleted"
-                + (
-                    f" (entries {expected}-{entry.sequence - 1})"
-                    if entry.sequence > expected + 1
-                    else ""
-                ),
+                + (f" (entries {expected}-{sequence - 1})" if sequence > expected + 1 else ""),
             )
-        elif entry_hash(entry, entry.previous_hash) != entry.hash:
+        elif entry_hash(entry, entry.previous_hash or "") != stored:
             problem = AuditProblem(
-                entry.sequence,
+                sequence,
                 "edited",
-                f"entry {entry.sequence} was edited: its content no longer matches its hash",
+                f"entry {sequence} was edited: its content no longer matches its hash",
             )
         elif entry.previous_hash != previous:
             problem = AuditProblem(
-                entry.sequence,
+                sequence,
                 "out_of_order",
-                f"entry {entry.sequence} does not follow entry {entry.sequence - 1}: entries "
-                f"were re-ordered, or entry {entry.sequence - 1} was rewritten",
+                f"entry {sequence} does not follow entry {sequence - 1}: entries "
+                f"were re-ordered, or entry {sequence - 1} was rewritten",
             )
         if problem is not None:
             return VerifyReport(
                 checked, last[0] if last else None, last[1] if last else None, problem
             )
         checked += 1
-        previous = entry.hash
-        last = (entry.sequence, entry.hash)
+        previous = stored
+        last = (sequence, stored)
         expected += 1
     return VerifyReport(checked, last[0] if last else None, last[1] if last else None, None)

@@ -189,8 +189,13 @@ def keys_list() -> None:
 @audit_app.command("verify")
 @command
 def audit_verify() -> None:
-    """Recompute the hash chain; exit 8 naming the first edited, deleted or moved entry."""
-    with session_factory(_engine())() as session:
+    """Recompute the hash chain; exit 8 naming the first edited, deleted or moved entry.
+
+    Entries not chained yet are chained first, so every entry is verified.
+    """
+    engine = _engine()
+    audit.chain(engine)
+    with session_factory(engine)() as session:
         report = audit.verify(session)
     if report.problem is not None:
         console.print(f"[bold red]audit trail broken:[/] {report.problem.message}")
@@ -211,7 +216,9 @@ def audit_export(
     from solidarity.governance.repository import AuditRepository
 
     count = 0
-    with session_factory(_engine())() as session, out.open("w", encoding="utf-8") as handle:
+    engine = _engine()
+    audit.chain(engine)  # every entry is exported with its place in the chain
+    with session_factory(engine)() as session, out.open("w", encoding="utf-8") as handle:
         for entry in AuditRepository(session).in_order():
             data = AuditEntryOut.model_validate(entry).model_dump(mode="json")
             handle.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")

@@ -93,7 +93,7 @@ def _entries(session: Session, request_id: str | None = None) -> list[Any]:
     rows, _total = AuditRepository(session).search(
         AuditFilter(object_type=KIND, object_id=request_id), limit=100_000, offset=0
     )
-    return sorted(rows, key=lambda e: e.sequence)
+    return sorted(rows, key=lambda e: e.id)
 
 
 def _fold(entries: list[Any]) -> dict[str, ErasureRequestOut]:

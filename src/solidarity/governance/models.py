@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -78,12 +79,14 @@ class AuditEntry(Base):
 
     ``hash`` is SHA-256 over the canonical entry and ``previous_hash``; editing,
     deleting or re-ordering rows breaks the chain (``solidarity audit verify``).
+    An entry is written with its action and chained (``sequence``,
+    ``previous_hash``, ``hash``) shortly after by the sequencer (decision 0005).
     """
 
     __tablename__ = "audit_entry"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    sequence: Mapped[int] = mapped_column(Integer, unique=True)
+    sequence: Mapped[int | None] = mapped_column(Integer, unique=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(128), index=True)
     client_address: Mapped[str | None] = mapped_column(String(64))
@@ -92,10 +95,18 @@ class AuditEntry(Base):
     object_id: Mapped[str | None] = mapped_column(String(128))
     purpose: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    previous_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_entry_object", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_entry_object", "object_type", "object_id"),
+        Index(
+            "ix_audit_entry_unchained",
+            "id",
+            sqlite_where=text("sequence IS NULL"),
+            postgresql_where=text("sequence IS NULL"),
+        ),
+    )
 
 
 class Agency(TimestampedMixin, Base):

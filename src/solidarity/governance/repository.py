@@ -115,6 +115,10 @@ class AuditFilter:
     until: datetime | None = None
 
 
+#: An entry written but not chained yet (``ix_audit_entry_unchained`` finds them).
+UNCHAINED = AuditEntry.sequence.is_(None)
+
+
 class AuditRepository:
     """The audit trail: append and read, never update."""
 
@@ -122,30 +126,49 @@ class AuditRepository:
         self.session = session
 
     def lock_head(self) -> None:
-        """Serialise appends so that two transactions never chain to the same entry."""
+        """Serialise chaining so that two transactions never chain to the same entry.
+
+        PostgreSQL takes an advisory lock; SQLite's writer lock is taken by a write.
+        """
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("SELECT pg_advisory_xact_lock(7246012)"))
 
     def head(self) -> tuple[int, str] | None:
-        """Sequence and hash of the newest entry."""
+        """Sequence and hash of the newest chained entry."""
         row = self.session.execute(
             select(AuditEntry.sequence, AuditEntry.hash)
+            .where(AuditEntry.sequence.is_not(None))
             .order_by(AuditEntry.sequence.desc())
             .limit(1)
         ).first()
-        return (row[0], row[1]) if row else None
+        return (row[0] or 0, row[1] or "") if row else None
 
-    def add(self, entry: AuditEntry) -> AuditEntry:
-        """Append an entry."""
-        self.session.add(entry)
-        self.session.flush()
-        return entry
+    def has_unchained(self) -> bool:
+        """Whether an entry waits to be chained."""
+        return self.session.scalar(select(AuditEntry.id).where(UNCHAINED).limit(1)) is not None
+
+    def unchained(self, batch: int) -> Sequence[AuditEntry]:
+        """Up to ``batch`` entries waiting to be chained, in the order they were written."""
+        return self.session.scalars(
+            select(AuditEntry).where(UNCHAINED).order_by(AuditEntry.id).limit(batch)
+        ).all()
+
+    def unchained_count(self) -> int:
+        """How many entries wait to be chained."""
+        return (
+            self.session.scalar(select(func.count()).select_from(AuditEntry).where(UNCHAINED)) or 0
+        )
 
     def in_order(self, batch: int = 5000) -> Iterator[AuditEntry]:
         """Every entry by sequence, read in batches."""
         last = None
         while True:
-            query = select(AuditEntry).order_by(AuditEntry.sequence).limit(batch)
+            query = (
+                select(AuditEntry)
+                .where(AuditEntry.sequence.is_not(None))
+                .order_by(AuditEntry.sequence)
+                .limit(batch)
+            )
             if last is not None:
                 query = query.where(AuditEntry.sequence > last)
             rows = self.session.scalars(query).all()
@@ -158,7 +181,10 @@ class AuditRepository:
     def search(
         self, criteria: AuditFilter, limit: int, offset: int
     ) -> tuple[Sequence[AuditEntry], int]:
-        """A page of entries matching ``criteria``, newest first, and the total."""
+        """A page of entries matching ``criteria``, newest first, and the total.
+
+        Entries not chained yet are the newest: they come first, newest first.
+        """
         conditions = []
         if criteria.actor:
             conditions.append(AuditEntry.actor == criteria.actor)
@@ -179,7 +205,7 @@ class AuditRepository:
         rows = self.session.scalars(
             select(AuditEntry)
             .where(*conditions)
-            .order_by(AuditEntry.sequence.desc())
+            .order_by(AuditEntry.sequence.desc().nulls_first(), AuditEntry.id.desc())
             .limit(limit)
             .offset(offset)
         ).all()

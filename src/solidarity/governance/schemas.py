@@ -129,7 +129,10 @@ class AuditEntryOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    sequence: int
+    sequence: int | None = Field(
+        description="Place in the hash chain; null for an entry written in the last "
+        "seconds and not chained yet (decision 0005)"
+    )
     at: datetime
     actor: str
     client_address: str | None = None
@@ -138,8 +141,8 @@ class AuditEntryOut(BaseModel):
     object_id: str | None = None
     purpose: str | None = None
     details: dict[str, Any]
-    previous_hash: str
-    hash: str
+    previous_hash: str | None = None
+    hash: str | None = None
 
     @field_validator("at")
     @classmethod

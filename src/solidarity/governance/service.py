@@ -683,7 +683,12 @@ def start_of(text: str | None) -> datetime | None:
 
 
 def search_audit(session: Session, criteria: AuditFilter, limit: int, offset: int) -> AuditPage:
-    """A page of audit entries matching ``criteria``, newest first."""
+    """A page of audit entries matching ``criteria``, newest first, chained first.
+
+    An auditor sees every entry with its place in the chain: entries not chained
+    yet are chained in the caller's unit of work before the page is read.
+    """
+    audit.chain_pending(session)
     rows, total = AuditRepository(session).search(criteria, limit, offset)
     return AuditPage(
         items=[AuditEntryOut.model_validate(r) for r in rows],

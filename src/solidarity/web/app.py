@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,19 @@ def _declare_permissions(router: APIRouter) -> APIRouter:
     return declare_preconditions(router)
 
 
+@asynccontextmanager
+async def _chain_audit_trail(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, chain new audit entries every few seconds (decision 0005)."""
+    from solidarity.governance.audit import Sequencer
+
+    sequencer = Sequencer(app.state.engine, get_settings().audit_chain_seconds)
+    sequencer.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(sequencer.stop)
+
+
 def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> FastAPI:
     """Build the app bound to ``engine`` (default: the configured database).
 
@@ -133,6 +149,7 @@ def create_app(engine: Engine | None = None, keys: KeyStore | None = None) -> Fa
 
     check_key_ring()
     app = FastAPI(
+        lifespan=_chain_audit_trail,
         title="Solidarity",
         version=solidarity.__version__,
         description="Integrated social protection information system.",
