@@ -1,7 +1,8 @@
 """Bounded load test of ``solidarity serve`` on PostgreSQL, and a soak mode with memory over time.
 
     .venv/bin/python benchmarks/load.py [--households 250000] [--users 50] [--duration 120]
-                                        [--think 0.5] [--soak --duration 1800 --sample-every 60]
+                                        [--think 0.5] [--server-workers 1]
+                                        [--soak --duration 1800 --sample-every 60]
                                         [--database-url URL] [--workdir DIR] [--build-only]
 
 The first run builds the database once (kept for later runs): a PostgreSQL
@@ -433,6 +434,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="Default: solidarity_load on the local server")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/solidarity-load"))
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="solidarity serve --workers (processes)"
+    )
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument(
         "--seed",
@@ -467,7 +471,16 @@ def main() -> None:
     solidarity = Path(sys.executable).with_name("solidarity")
     with (args.workdir / "server.log").open("ab") as log:
         server = subprocess.Popen(
-            [str(solidarity), "serve", "--host", "127.0.0.1", "--port", str(args.port)],
+            [
+                str(solidarity),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.port),
+                "--workers",
+                str(args.server_workers),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -524,6 +537,7 @@ def main() -> None:
                 "persons": sample["persons"],
                 "users": args.users,
                 "think_seconds_mean": args.think,
+                "server_workers": args.server_workers,
                 "duration_seconds": duration,
                 "mix_weights": WEIGHTS,
                 **figures,

@@ -53,7 +53,7 @@ def test_a_search_by_identifier_uses_the_identifier_index(
     session: Session, statements: list[tuple[str, Any]]
 ) -> None:
     HouseholdRepository(session).search(
-        PersonCriteria(id_type="national_id", id_value="NI-1"), None, 1, 20
+        PersonCriteria(id_type="national_id", id_value="NI-1"), None, 1, 20, 1000
     )
     IdentifierRepository(session).active_holder("national_id", "NI-1")
     assert len(statements) == 3  # the count, the page and the holder

@@ -82,6 +82,24 @@ def test_pagination_reports_total_and_caps_page_size(
     get_settings.cache_clear()
     capped = service.search_households(session, RegistrySearch(page_size=100))
     assert (capped.page_size, len(capped.items), capped.total) == (2, 2, 3)
+    assert capped.total_exact
+
+
+def test_a_search_counts_up_to_the_cap_and_says_so(
+    session: Session, reg: TinyRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from solidarity.config import get_settings
+
+    monkeypatch.setenv("SOLIDARITY_SEARCH_COUNT_CAP", "2")
+    get_settings.cache_clear()
+    households = service.search_households(session, RegistrySearch(page_size=1))
+    assert (households.total, households.total_exact, len(households.items)) == (2, False, 1)
+    persons = service.search_persons(session, RegistrySearch(page_size=10))
+    assert (persons.total, persons.total_exact, len(persons.items)) == (2, False, 6)
+    exact = service.search_households(session, RegistrySearch(area="R01-D02"))
+    assert exact.total_exact and exact.total == len(exact.items)
+    # The dashboard's counts stay exact.
+    assert service.counts(session, None)["persons"] == 6
 
 
 def test_search_as_of_before_and_after_a_change(session: Session, reg: TinyRegistry) -> None:

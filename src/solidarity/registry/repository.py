@@ -212,11 +212,26 @@ def in_scope(
 
 
 def _page(
-    session: Session, query: Select[Any], key: Any, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int]:
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    session: Session,
+    query: Select[Any],
+    key: Any,
+    page: int,
+    page_size: int,
+    count_cap: int | None,
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page of ``query`` by ``key``, the count of matches and whether it is exact.
+
+    The count stops at ``count_cap`` (``None``: exact): counting every one of a
+    district's thousands of households cost more than the page (and under load,
+    most of the database's time), and past a thousand a reader narrows the search.
+    """
+    counted = query if count_cap is None else query.limit(count_cap + 1)
+    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
     rows = session.execute(query.order_by(key).limit(page_size).offset((page - 1) * page_size))
-    return [dict(row) for row in rows.mappings()], total
+    found = [dict(row) for row in rows.mappings()]
+    if count_cap is None or total <= count_cap:
+        return found, total, True
+    return found, count_cap, False
 
 
 class HouseholdRepository:
@@ -245,9 +260,14 @@ class HouseholdRepository:
         return self.session.scalars(query).all()
 
     def search(
-        self, criteria: PersonCriteria, moment: datetime | None, page: int, page_size: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """A page of household states matching ``criteria``, and the total count.
+        self,
+        criteria: PersonCriteria,
+        moment: datetime | None,
+        page: int,
+        page_size: int,
+        count_cap: int | None,
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """A page of household states matching ``criteria``, the count and if it is exact.
 
         Person criteria (name, sex, age, identifier) match households with at least
         one active member who meets them all.
@@ -266,7 +286,7 @@ class HouseholdRepository:
                 ps.c.status == "active", *_person_conditions(ps, criteria, moment)
             )
             query = query.where(hs.c.id.in_(members))
-        return _page(self.session, query, hs.c.id, page, page_size)
+        return _page(self.session, query, hs.c.id, page, page_size, count_cap)
 
     def members_at(self, household_ids: list[int], moment: datetime | None) -> list[dict[str, Any]]:
         """Active member states of the households at ``moment``, by household then id."""
@@ -323,9 +343,14 @@ class PersonRepository:
         return dict(row) if row else None
 
     def search(
-        self, criteria: PersonCriteria, moment: datetime | None, page: int, page_size: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """A page of person states matching ``criteria``, and the total count."""
+        self,
+        criteria: PersonCriteria,
+        moment: datetime | None,
+        page: int,
+        page_size: int,
+        count_cap: int | None,
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """A page of person states matching ``criteria``, the count and if it is exact."""
         ps = person_states(moment)
         query = select(ps).where(*_person_conditions(ps, criteria, moment))
         if criteria.area_path:
@@ -334,7 +359,7 @@ class PersonRepository:
             query = query.where(ps.c.status == criteria.status)
         if criteria.scope_paths is not None:
             query = query.where(in_scope(ps.c.area_id, criteria.scope_paths))
-        return _page(self.session, query, ps.c.id, page, page_size)
+        return _page(self.session, query, ps.c.id, page, page_size, count_cap)
 
 
 class IdentifierRepository:

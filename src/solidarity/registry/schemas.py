@@ -29,6 +29,11 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     total: int = Field(description="Number of matches over all pages")
+    total_exact: bool = Field(
+        default=True,
+        description="False when there are more matches than ``total``: registry searches "
+        "count up to 1,000 matches (narrow the search to see how many)",
+    )
     page: int = Field(ge=1)
     page_size: int = Field(ge=1)
 

@@ -381,7 +381,8 @@ def search_households(
     criteria = _criteria(session, search, moment, scope)
     size = _page_size(search.page_size)
     repo = HouseholdRepository(session)
-    states, total = repo.search(criteria, moment, search.page, size)
+    cap = get_settings().search_count_cap
+    states, total, exact = repo.search(criteria, moment, search.page, size, cap)
     members = repo.members_at([s["id"] for s in states], moment)
     codes = AreaRepository(session).codes_by_id({s["area_id"] for s in states})
     items = []
@@ -399,7 +400,9 @@ def search_households(
                 member_count=len(own),
             )
         )
-    return Page[HouseholdSummary](items=items, total=total, page=search.page, page_size=size)
+    return Page[HouseholdSummary](
+        items=items, total=total, total_exact=exact, page=search.page, page_size=size
+    )
 
 
 def search_persons(
@@ -413,9 +416,13 @@ def search_persons(
     moment = as_moment(search.as_of)
     criteria = _criteria(session, search, moment, scope)
     size = _page_size(search.page_size)
-    states, total = PersonRepository(session).search(criteria, moment, search.page, size)
+    states, total, exact = PersonRepository(session).search(
+        criteria, moment, search.page, size, get_settings().search_count_cap
+    )
     items = _persons_out(session, states, moment)
-    return Page[PersonOut](items=items, total=total, page=search.page, page_size=size)
+    return Page[PersonOut](
+        items=items, total=total, total_exact=exact, page=search.page, page_size=size
+    )
 
 
 def get_person(
@@ -446,7 +453,7 @@ def counts(session: Session, scope: Scope) -> dict[str, int]:
 
     active = PersonCriteria(status="active", scope_paths=scope)
     return {
-        "households": HouseholdRepository(session).search(active, None, 1, 1)[1],
-        "persons": PersonRepository(session).search(active, None, 1, 1)[1],
+        "households": HouseholdRepository(session).search(active, None, 1, 1, None)[1],
+        "persons": PersonRepository(session).search(active, None, 1, 1, None)[1],
         "areas": len(AreaRepository(session).list()),
     }

@@ -125,6 +125,7 @@ def registry_search(
     context: dict[str, Any] = {
         "items": items,
         "total": found.total,
+        "total_exact": found.total_exact,
         "page": page,
         "pages": pages,
         "criteria": criteria,
