@@ -94,8 +94,11 @@ def test_a_search_counts_up_to_the_cap_and_says_so(
     get_settings.cache_clear()
     households = service.search_households(session, RegistrySearch(page_size=1))
     assert (households.total, households.total_exact, len(households.items)) == (2, False, 1)
-    persons = service.search_persons(session, RegistrySearch(page_size=10))
-    assert (persons.total, persons.total_exact, len(persons.items)) == (2, False, 6)
+    persons = service.search_persons(session, RegistrySearch(page_size=2))
+    assert (persons.total, persons.total_exact, len(persons.items)) == (2, False, 2)
+    # A first page that is not full is the whole answer: counted exactly.
+    everyone = service.search_persons(session, RegistrySearch(page_size=10))
+    assert (everyone.total, everyone.total_exact, len(everyone.items)) == (6, True, 6)
     exact = service.search_households(session, RegistrySearch(area="R01-D02"))
     assert exact.total_exact and exact.total == len(exact.items)
     # The dashboard's counts stay exact.

@@ -126,6 +126,8 @@ class Household(HouseholdFields, VersionedMixin, TimestampedMixin, Base):
         return (
             UniqueConstraint("source", "source_key", name="uq_household_source_key"),
             Index("ix_household_area_status", "area_id", "status"),
+            # A search by area pages household ids from the index alone (0013).
+            Index("ix_household_area_and_id", "area_id", "id"),
         )
 
 
@@ -192,7 +194,11 @@ class Person(PersonFields, VersionedMixin, TimestampedMixin, Base):
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
-        return (UniqueConstraint("source", "source_key", name="uq_person_source_key"),)
+        return (
+            UniqueConstraint("source", "source_key", name="uq_person_source_key"),
+            # "Has an active member born between ..." answered from the index (0013).
+            Index("ix_person_member_birth", "household_id", "status", "birth_date"),
+        )
 
 
 class PersonHistory(PersonFields, Base):
