@@ -153,12 +153,6 @@ class AuditRepository:
             select(AuditEntry).where(UNCHAINED).order_by(AuditEntry.id).limit(batch)
         ).all()
 
-    def unchained_count(self) -> int:
-        """How many entries wait to be chained."""
-        return (
-            self.session.scalar(select(func.count()).select_from(AuditEntry).where(UNCHAINED)) or 0
-        )
-
     def in_order(self, batch: int = 5000) -> Iterator[AuditEntry]:
         """Every entry by sequence, read in batches."""
         last = None

@@ -222,11 +222,19 @@ def build(
     Returns:
         The UTF-8 XML document.
     """
-    count, cents = control_sum(transactions["amount"])
-    head, tail = _envelope(message_id, created, execution_date, debtor, count, _amount(cents))
-    frame = transactions.with_columns(_cents(transactions).alias("cents"))
-    body: str = _transactions(frame, currency, remittance).str.join("").item()
-    return head + body.encode("utf-8") + tail
+    body, cents = _render(transactions, currency, remittance)
+    head, tail = _envelope(
+        message_id, created, execution_date, debtor, transactions.height, _amount(cents)
+    )
+    return head + body + tail
+
+
+def _render(transactions: pl.DataFrame, currency: str, remittance: str) -> tuple[bytes, int]:
+    """The transactions' XML lines and their total in cents."""
+    cents = _cents(transactions)
+    lines = _transactions(transactions.with_columns(cents), currency, remittance)
+    body: str = lines.str.join("").item()
+    return body.encode("utf-8"), int(cents.sum() or 0)
 
 
 def _amount(cents: int) -> str:
@@ -298,10 +306,7 @@ class Writer:
         """
         if transactions.height == 0:
             return
-        cents = _cents(transactions)
-        frame = transactions.with_columns(cents.alias("cents"))
-        part: str = _transactions(frame, self._currency, self._remittance).str.join("").item()
-        data = part.encode("utf-8")
+        data, cents = _render(transactions, self._currency, self._remittance)
         self._handle.write(data)
         self._digest.update(data)
         if len(self._pending) >= VALIDATORS:
@@ -310,7 +315,7 @@ class Writer:
             self._validator.submit(_check_slice, self._head, data, self._tail, self._rows)
         )
         self._rows += transactions.height
-        self._cents += int(cents.sum() or 0)
+        self._cents += cents
 
     def finish(self) -> str:
         """Wait for validation, close and move the document into place.

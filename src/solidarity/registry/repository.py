@@ -230,8 +230,10 @@ def _page(
     # The page's keys first (from indexes where they serve), then its rows:
     # sorting every match with all its columns cost more than finding them.
     keys = list(session.scalars(ids.order_by(key).limit(page_size).offset((page - 1) * page_size)))
-    rows = session.execute(query.where(key.in_(keys)).order_by(key)) if keys else None
-    found = [dict(row) for row in rows.mappings()] if rows is not None else []
+    found: list[dict[str, Any]] = []
+    if keys:
+        rows = session.execute(query.where(key.in_(keys)).order_by(key)).mappings()
+        found = [dict(row) for row in rows]
     if page == 1 and len(keys) < page_size:
         return found, len(keys), True  # all of them: no count to run
     counted = ids if count_cap is None else ids.limit(count_cap + 1)
