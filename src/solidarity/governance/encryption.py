@@ -320,12 +320,16 @@ class KeyRing:
         index = self.name_index
         return [index(*row) for row in zip(*columns, strict=True)]
 
-    def name_token_patterns(self, term: str) -> list[list[str]]:
-        """For each token of a search term, its LIKE patterns under every index key."""
+    def name_token_indexes(self, term: str) -> list[list[str]]:
+        """For each token of a search term, its blind indexes under every index key."""
         return [
-            [f"% {self.token_hashes(tok, i)} %" for i in range(len(self._name_keys))]
+            [self.token_hashes(tok, i) for i in range(len(self._name_keys))]
             for tok in name_tokens(term)
         ]
+
+    def name_token_patterns(self, term: str) -> list[list[str]]:
+        """For each token of a search term, its LIKE patterns under every index key."""
+        return [[f"% {h} %" for h in per_key] for per_key in self.name_token_indexes(term)]
 
 
 @lru_cache(maxsize=200_000)

@@ -14,15 +14,19 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     event,
@@ -199,6 +203,26 @@ class Person(PersonFields, VersionedMixin, TimestampedMixin, Base):
             # "Has an active member born between ..." answered from the index (0013).
             Index("ix_person_member_birth", "household_id", "status", "birth_date"),
         )
+
+
+#: The name tokens of active persons (PostgreSQL only: migration 0014 creates it and
+#: the triggers on ``person`` that keep it; decision 0006). Outside the models'
+#: metadata, since SQLite has no such table.
+person_name_token = Table(
+    "person_name_token",
+    MetaData(),
+    Column("token", BigInteger, primary_key=True),
+    Column("household_id", Integer, primary_key=True),
+    Column("person_id", Integer, primary_key=True),
+    Column("area_id", Integer, primary_key=True),
+)
+
+
+def name_token_key(token: str) -> int:
+    """The stored key of a name token's blind index: its 16 hex digits as a signed
+    64-bit integer (what ``('x' || token)::bit(64)::bigint`` gives in PostgreSQL)."""
+    value = int(token[:16].ljust(16, "0"), 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 class PersonHistory(PersonFields, Base):

@@ -9,8 +9,9 @@ counts and pages like a table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +39,8 @@ from solidarity.registry.models import (
     Identifier,
     Person,
     PersonHistory,
+    name_token_key,
+    person_name_token,
 )
 
 
@@ -125,13 +128,29 @@ class PersonCriteria:
         )
 
 
+@cache
+def _current_states(model: type[Household] | type[Person], name: str) -> Subquery:
+    """The current rows of ``model`` as a state subquery, built once.
+
+    Building it (and its column collection) per request cost a fifth of the
+    server's time under load (docs/benchmarks.md); the construct is immutable once
+    built, so one is shared by every request.
+    """
+    columns = HOUSEHOLD_STATE if model is Household else PERSON_STATE
+    state = select(model.id.label("id"), *(getattr(model, c).label(c) for c in columns)).subquery(
+        name
+    )
+    _ = state.c  # the column collection, built now rather than by racing requests
+    return state
+
+
 def household_states(moment: datetime | None) -> Subquery:
     """Household states valid at ``moment`` (current rows when ``None``); ``id`` is the key."""
+    if moment is None:
+        return _current_states(Household, "household_state")
     current = select(
         Household.id.label("id"), *(getattr(Household, c).label(c) for c in HOUSEHOLD_STATE)
     )
-    if moment is None:
-        return current.subquery("household_state")
     past = select(
         HouseholdHistory.household_id.label("id"),
         *(getattr(HouseholdHistory, c).label(c) for c in HOUSEHOLD_STATE),
@@ -143,9 +162,9 @@ def household_states(moment: datetime | None) -> Subquery:
 
 def person_states(moment: datetime | None) -> Subquery:
     """Person states valid at ``moment`` (current rows when ``None``); ``id`` is the key."""
-    current = select(Person.id.label("id"), *(getattr(Person, c).label(c) for c in PERSON_STATE))
     if moment is None:
-        return current.subquery("person_state")
+        return _current_states(Person, "person_state")
+    current = select(Person.id.label("id"), *(getattr(Person, c).label(c) for c in PERSON_STATE))
     past = select(
         PersonHistory.person_id.label("id"),
         *(getattr(PersonHistory, c).label(c) for c in PERSON_STATE),
@@ -290,12 +309,49 @@ class HouseholdRepository:
         if criteria.scope_paths is not None:
             query = query.where(in_scope(hs.c.area_id, criteria.scope_paths))
         if criteria.has_person_filters():
-            ps = person_states(moment)
-            members = select(ps.c.household_id).where(
+            query = query.where(hs.c.id.in_(self._members(criteria, moment)))
+        return _page(self.session, query, hs.c.id, page, page_size, count_cap)
+
+    def _members(self, criteria: PersonCriteria, moment: datetime | None) -> Select[Any]:
+        """Households with an active member meeting every person criterion.
+
+        A current search by name on PostgreSQL starts from ``person_name_token``
+        (decision 0006): the households of a name token come from its index in
+        household order, so the first page of a common name reads a few rows, not
+        every person bearing it.
+        """
+        ps = person_states(moment)
+        dialect = self.session.get_bind().dialect.name
+        if moment is not None or not criteria.name_terms or dialect != "postgresql":
+            return select(ps.c.household_id).where(
                 ps.c.status == "active", *_person_conditions(ps, criteria, moment)
             )
-            query = query.where(hs.c.id.in_(members))
-        return _page(self.session, query, hs.c.id, page, page_size, count_cap)
+        ring = key_ring()
+        per_term = [ring.name_token_indexes(term) for term in criteria.name_terms]
+        if not all(per_term):  # a term with no letters or digits matches no one
+            return select(ps.c.household_id).where(false())
+        first, *more = [
+            [name_token_key(index) for index in indexes]
+            for tokens in per_term
+            for indexes in tokens
+        ]
+        bearer = person_name_token.alias("bearer")
+        members = select(bearer.c.household_id).where(bearer.c.token.in_(first))
+        for indexes in more:
+            also = person_name_token.alias()
+            members = members.where(
+                bearer.c.person_id.in_(select(also.c.person_id).where(also.c.token.in_(indexes)))
+            )
+        rest = replace(criteria, name_terms=[])
+        if rest.has_person_filters():
+            members = members.where(
+                bearer.c.person_id.in_(
+                    select(ps.c.id).where(
+                        ps.c.status == "active", *_person_conditions(ps, rest, moment)
+                    )
+                )
+            )
+        return members
 
     def members_at(self, household_ids: list[int], moment: datetime | None) -> list[dict[str, Any]]:
         """Active member states of the households at ``moment``, by household then id."""
