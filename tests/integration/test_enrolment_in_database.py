@@ -61,7 +61,7 @@ def _import(engine: Engine, tmp_path: Path, first: int, n: int) -> None:
     assert import_files(engine, list(files)).status != "refused"
 
 
-def _programme(engine: Engine, code: str, budget_cap: float) -> None:
+def _programme(engine: Engine, code: str, budget_cap: float | None) -> None:
     with unit_of_work(engine) as session:
         service.create_programme(
             session, ProgrammeIn(code=code, name=code, budget_cap=budget_cap), "designer"
@@ -143,6 +143,25 @@ def test_enrolment_in_the_database_matches_polars_wave_after_wave(
     # Running it again changes nothing on either path.
     assert _enrol(engine, "DB", True)["enrolled"] == 0
     assert _enrol(engine, "DB", True)["already_enrolled"] == polars["eligible"]
+
+
+def test_enrolment_without_a_budget_cap_matches_polars_wave_after_wave(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # No cap: no one waits and no rank is computed; the first wave looks up no
+    # earlier enrolment, the second must find them.
+    load_test_areas(engine)
+    _import(engine, tmp_path, 0, 30)
+    for code in ("PY", "DB"):
+        _programme(engine, code, budget_cap=None)
+    polars, database = _enrol(engine, "PY", False), _enrol(engine, "DB", True)
+    assert database == polars and polars["enrolled"] > 0 and polars["waitlisted"] == 0
+    assert _enrolments(engine, "DB") == _enrolments(engine, "PY")
+    _import(engine, tmp_path, 100, 10)
+    polars, database = _enrol(engine, "PY", False), _enrol(engine, "DB", True)
+    assert database == polars and polars["already_enrolled"] > 0
+    assert _enrolments(engine, "DB") == _enrolments(engine, "PY")
+    assert _enrol(engine, "DB", True)["enrolled"] == 0
 
 
 def test_enrolment_in_the_database_keeps_to_the_scope(engine: Engine, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     cast,
     delete,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -185,6 +186,10 @@ class ProgrammeRepository:
         ).one()
         return EnrolmentTotals(float(amount or 0.0), int(rank or 0))
 
+    def _has_enrolments(self, programme_id: int) -> bool:
+        query = select(Enrolment.id).where(Enrolment.programme_id == programme_id).limit(1)
+        return self.session.scalar(query) is not None
+
     def registry_settled(self, moment: datetime) -> bool:
         """No household or person changed at or after ``moment``: the current
         registry tables are its state as of then."""
@@ -229,11 +234,15 @@ class ProgrammeRepository:
                 household.c.id,
                 case((benefit < 0, 0.0), else_=benefit),
                 cast(results["priority"], Float) if "priority" in rules else null(),
+                # A programme's first enrolment has no one enrolled already: no
+                # lookup per household (a million of them) to learn it.
                 exists()
                 .where(
                     Enrolment.programme_id == programme_id, Enrolment.household_id == household.c.id
                 )
-                .correlate(household),
+                .correlate(household)
+                if self._has_enrolments(programme_id)
+                else false(),
             )
             .select_from(household.outerjoin(members, members.c.household_id == household.c.id))
             .where(household.c.status == "active", results["eligible"])
@@ -272,7 +281,13 @@ class ProgrammeRepository:
                 .subquery()
             )
             waiting_order = (ranked.c.priority.asc().nulls_last(), ranked.c.household_id)
-            rank = func.row_number().over(partition_by=ranked.c.status, order_by=waiting_order)
+            # Without a budget cap no one waits: no ranking (a second sort) to compute.
+            rank = (
+                func.row_number().over(partition_by=ranked.c.status, order_by=waiting_order)
+                + c.start_rank
+                if c.remaining is not None
+                else cast(null(), Integer)
+            )
             before = self.session.scalar(select(func.max(Enrolment.id))) or 0
             now = utcnow()
             rows = select(
@@ -283,7 +298,7 @@ class ProgrammeRepository:
                 literal(c.as_of, Date),
                 ranked.c.benefit,
                 ranked.c.priority,
-                case((ranked.c.status == "waitlisted", rank + c.start_rank), else_=null()),
+                case((ranked.c.status == "waitlisted", rank), else_=null()),
                 case((ranked.c.status == "active", literal(c.as_of, Date)), else_=null()),
                 literal(1),
                 literal(c.actor),
