@@ -17,7 +17,8 @@ national ids are kept in ``--workdir``.
 Each run starts ``solidarity serve`` on 127.0.0.1 in a child process and runs
 ``--users`` simulated users (asyncio + httpx), each in a loop of: pick a
 request kind (weights below), send it, wait an exponentially distributed think
-time of mean ``--think`` seconds. The run stops by itself after ``--duration``
+time of mean ``--think`` seconds (users start staggered over one think
+time). The run stops by itself after ``--duration``
 seconds, stops the server and prints JSON: throughput, error rate and
 p50/p95/p99 latency per request kind. With ``--soak`` the server's resident
 memory (its process and children: psutil if installed, else /proc) is sampled
@@ -278,6 +279,10 @@ async def _user(
     rng: random.Random,
 ) -> None:
     kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
+    # Users start staggered over one think time, as sessions do: started together,
+    # all of them sent their first request at the same instant of every run.
+    if think > 0:
+        await asyncio.sleep(rng.uniform(0, think))
     while time.monotonic() < deadline:
         kind = rng.choices(kinds, weights)[0]
         start = time.perf_counter()
