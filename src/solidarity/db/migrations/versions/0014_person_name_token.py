@@ -28,7 +28,9 @@ depends_on: str | Sequence[str] | None = None
 #: A name token's blind index (16 hex digits) as the signed 64-bit key stored.
 _KEY = "('x' || token)::bit(64)::bigint"
 
-#: The (token, household, person) rows of the active persons of ``rows`` (alias r).
+#: The (token, household, person, area) rows of the active persons of ``rows``
+#: (alias r). ``name_index`` holds each token once (a set), so there is no DISTINCT
+#: here: a writer that repeated a token would fail on the key, not lose a token.
 _TOKENS = f"""
     SELECT {_KEY}, r.household_id, r.id, r.area_id
     FROM {{rows}} r CROSS JOIN LATERAL unnest(string_to_array(btrim(r.name_index), ' ')) AS token
@@ -53,6 +55,8 @@ _DELETE = """
 """
 
 UPGRADE = [
+    # No person is written between the backfill and the triggers (until commit).
+    "LOCK TABLE person IN SHARE ROW EXCLUSIVE MODE",
     """
     CREATE TABLE person_name_token (
         token bigint NOT NULL,
@@ -97,8 +101,9 @@ UPGRADE = [
         RETURN NULL;
     END $$
     """,
+    # DISTINCT: the application writes each token once, other writers may not have.
     f"INSERT INTO person_name_token (token, household_id, person_id, area_id) "
-    f"{_TOKENS.format(rows='person')}",
+    f"SELECT DISTINCT * FROM ({_TOKENS.format(rows='person')}) AS backfill",
     """
     CREATE TRIGGER person_name_token_insert AFTER INSERT ON person
     REFERENCING NEW TABLE AS new_rows
