@@ -100,6 +100,11 @@ def _raw_text(engine: Engine) -> str:
     return "\n".join(parts)
 
 
+def _household_ids(session: Session, **filters: object) -> list[int]:
+    page = service.search_households(session, RegistrySearch.model_validate(filters))
+    return [h.id for h in page.items]
+
+
 def _person_ids(session: Session, **filters: object) -> list[int]:
     page = service.search_persons(session, RegistrySearch.model_validate(filters))
     return [p.id for p in page.items]
@@ -227,6 +232,7 @@ def test_blind_index_rotation_keeps_search_working(engine: Engine, own_keys: Pat
     # During the rotation both keys answer.
     with unit_of_work(engine) as session:
         assert _person_ids(session, id_value="NID-002") == [reg.john]
+        assert _household_ids(session, name="mwangi") == [reg.mwangi]
     rotation.reindex(engine, ring)
     rotation.drop_inactive_index_keys()
     with engine.connect() as conn:
@@ -235,6 +241,9 @@ def test_blind_index_rotation_keeps_search_working(engine: Engine, own_keys: Pat
     with unit_of_work(engine) as session:
         assert _person_ids(session, id_value="NID-002") == [reg.john]
         assert _person_ids(session, name="mwangi") == [reg.peter, reg.ruth]
+        # Household searches read person_name_token on PostgreSQL: rewritten too.
+        assert _household_ids(session, name="mwangi") == [reg.mwangi]
+        assert _household_ids(session, name="ruth mwangi") == [reg.mwangi]
 
 
 def test_wrong_or_missing_keys_fail_clearly(
