@@ -128,6 +128,11 @@ class PersonCriteria:
         )
 
 
+def _state_rows(model: Any, key: Any, columns: Sequence[str]) -> Select[Any]:
+    """``key`` as ``id`` and the state ``columns`` of the rows of ``model``."""
+    return select(key.label("id"), *(getattr(model, c).label(c) for c in columns))
+
+
 @cache
 def _current_states(model: type[Household] | type[Person], name: str) -> Subquery:
     """The current rows of ``model`` as a state subquery, built once.
@@ -137,9 +142,7 @@ def _current_states(model: type[Household] | type[Person], name: str) -> Subquer
     built, so one is shared by every request.
     """
     columns = HOUSEHOLD_STATE if model is Household else PERSON_STATE
-    state = select(model.id.label("id"), *(getattr(model, c).label(c) for c in columns)).subquery(
-        name
-    )
+    state = _state_rows(model, model.id, columns).subquery(name)
     _ = state.c  # the column collection, built now rather than by racing requests
     return state
 
@@ -148,13 +151,10 @@ def household_states(moment: datetime | None) -> Subquery:
     """Household states valid at ``moment`` (current rows when ``None``); ``id`` is the key."""
     if moment is None:
         return _current_states(Household, "household_state")
-    current = select(
-        Household.id.label("id"), *(getattr(Household, c).label(c) for c in HOUSEHOLD_STATE)
+    current = _state_rows(Household, Household.id, HOUSEHOLD_STATE)
+    past = _state_rows(HouseholdHistory, HouseholdHistory.household_id, HOUSEHOLD_STATE).where(
+        HouseholdHistory.valid_from <= moment, HouseholdHistory.valid_to > moment
     )
-    past = select(
-        HouseholdHistory.household_id.label("id"),
-        *(getattr(HouseholdHistory, c).label(c) for c in HOUSEHOLD_STATE),
-    ).where(HouseholdHistory.valid_from <= moment, HouseholdHistory.valid_to > moment)
     return union_all(current.where(Household.valid_from <= moment), past).subquery(
         "household_state"
     )
@@ -164,11 +164,10 @@ def person_states(moment: datetime | None) -> Subquery:
     """Person states valid at ``moment`` (current rows when ``None``); ``id`` is the key."""
     if moment is None:
         return _current_states(Person, "person_state")
-    current = select(Person.id.label("id"), *(getattr(Person, c).label(c) for c in PERSON_STATE))
-    past = select(
-        PersonHistory.person_id.label("id"),
-        *(getattr(PersonHistory, c).label(c) for c in PERSON_STATE),
-    ).where(PersonHistory.valid_from <= moment, PersonHistory.valid_to > moment)
+    current = _state_rows(Person, Person.id, PERSON_STATE)
+    past = _state_rows(PersonHistory, PersonHistory.person_id, PERSON_STATE).where(
+        PersonHistory.valid_from <= moment, PersonHistory.valid_to > moment
+    )
     return union_all(current.where(Person.valid_from <= moment), past).subquery("person_state")
 
 
