@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Generator
+from contextlib import closing
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from solidarity.programs.models import (
 )
 from solidarity.programs.repository import ProgrammeRepository, insert_frame
 from solidarity.programs.schemas import PayrollOut
-from solidarity.registry.bulk import open_sealed, read_heads
+from solidarity.registry.bulk import iter_with_heads, open_sealed
 from solidarity.registry.models import Person
 
 PAYMENT_STATUSES = ("paid", "failed", "unclaimed")
@@ -188,29 +190,26 @@ def approve_cycle(session: Session, cycle: PaymentCycle, actor: str) -> PaymentC
     return cycle
 
 
-def payroll_frame(session: Session, cycle: PaymentCycle) -> pl.DataFrame:
-    """The entitlements of a cycle with their payee (head), in entitlement order.
+def payroll_slices(session: Session, cycle: PaymentCycle) -> Generator[pl.DataFrame]:
+    """The entitlements of a cycle with their payee (head), a slice at a time.
 
-    Only the heads of the cycle's households are read (one query, the cycle's
-    households as a sub-select), not the whole registry. The payee's name and
-    phone come as stored (sealed): :func:`open_payees` opens a slice at a time.
+    The database joins each entitlement to its household's head and streams
+    the rows in household order, so the slices are written while the rest is
+    still read. The payee's name and phone come as stored (sealed):
+    :func:`open_payees` opens a slice.
     """
-    repo = ProgrammeRepository(session)
-    heads = read_heads(
+    return iter_with_heads(
         session.connection(),
+        ProgrammeRepository(session).payroll_entitlements(cycle.id),
+        "entitlement_id",
         ["given_name", "family_name", "phone"],
-        repo.cycle_households(cycle.id),
-        opened=False,
-    )
-    return (
-        repo.entitlement_frame(cycle.id)
-        .join(heads.drop("person_id"), on="household_id", how="left", maintain_order="left")
-        .sort("entitlement_id")
+        pain001.SLICE_ROWS,
+        {"amount": pl.Float64},
     )
 
 
 def open_payees(frame: pl.DataFrame) -> pl.DataFrame:
-    """Decrypt a slice of :func:`payroll_frame` and name its payees and accounts.
+    """Decrypt a slice of :func:`payroll_slices` and name its payees and accounts.
 
     A household without an active head is paid as "Household" to its registry
     number; one without a phone to its registry number too.
@@ -250,8 +249,8 @@ def generate_payroll(
         raise ConflictError(f"cycle {cycle.id} is {cycle.status}: approve it first")
     programme = session.get(Programme, cycle.programme_id)
     assert programme is not None
-    frame = payroll_frame(session, cycle)
-    if frame.height == 0:
+    count, cents = ProgrammeRepository(session).cycle_control_sum(cycle.id)
+    if count == 0:
         raise ConflictError(f"cycle {cycle.id} has no entitlement to pay")
     created = cycle.approved_at or utcnow()
     if created.tzinfo is None:
@@ -260,7 +259,6 @@ def generate_payroll(
     stem = f"payroll_{programme.code}_{cycle.period}"
     csv_path = out_dir / f"{stem}.csv"
     partial_csv = csv_path.with_name(f".{csv_path.name}.partial")
-    count, cents = pain001.control_sum(frame["amount"])
     try:
         with (
             pain001.Writer(
@@ -277,8 +275,9 @@ def generate_payroll(
                 total_cents=cents,
             ) as xml,
             partial_csv.open("wb") as csv,
+            closing(payroll_slices(session, cycle)) as slices,
         ):
-            for part in frame.iter_slices(pain001.SLICE_ROWS):
+            for part in slices:
                 payees = open_payees(part)
                 xml.add(payees)
                 payees.select(
@@ -306,7 +305,7 @@ def generate_payroll(
         csv_path=str(csv_path),
         xml_path=str(xml.path),
         transactions=count,
-        total_amount=round(float(frame["amount"].sum() or 0.0), 2),
+        total_amount=cents / 100,
         xml_sha256=sha256,
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -432,7 +433,7 @@ class ProgrammeRepository:
         self.session.execute(delete(Entitlement).where(Entitlement.cycle_id == cycle_id))
 
     def entitlement_frame(self, cycle_id: int) -> pl.DataFrame:
-        """A cycle's entitlements as a payroll lists them, in entitlement order."""
+        """A cycle's entitlements (id, household, amount, reference), in entitlement order."""
         return read_raw_frame(
             self.session.connection(),
             select(
@@ -446,9 +447,28 @@ class ProgrammeRepository:
             {"amount": pl.Float64},
         )
 
-    def cycle_households(self, cycle_id: int) -> Select[Any]:
-        """A sub-select of the households with an entitlement in the cycle."""
-        return select(Entitlement.household_id).where(Entitlement.cycle_id == cycle_id)
+    def payroll_entitlements(self, cycle_id: int) -> Select[int, int, float, str]:
+        """A cycle's entitlements with the columns a payroll lists (unordered)."""
+        return select(
+            Entitlement.id.label("entitlement_id"),
+            Entitlement.household_id,
+            Entitlement.amount,
+            Entitlement.payment_reference,
+        ).where(Entitlement.cycle_id == cycle_id)
+
+    def cycle_control_sum(self, cycle_id: int) -> tuple[int, int]:
+        """A cycle's number of entitlements and their total in cents (a payroll's header).
+
+        Amounts are stored rounded to the cent, so the database's rounding of
+        each to whole cents is exact on every engine.
+        """
+        count, cents = self.session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(cast(func.round(Entitlement.amount * 100), BigInteger)), 0),
+            ).where(Entitlement.cycle_id == cycle_id)
+        ).one()
+        return int(count), int(cents)
 
     def entitlements_by_reference(self, programme_id: int, references: list[str]) -> pl.DataFrame:
         """Entitlements of a programme with the given payment references."""

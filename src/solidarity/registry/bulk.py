@@ -8,7 +8,8 @@ permissions hold for aggregates too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
+from contextlib import closing
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -22,12 +23,14 @@ from sqlalchemy import (
     Select,
     SmallInteger,
     String,
+    and_,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 
-from solidarity.analytics.frames import read_frame, read_raw_frame
+from solidarity.analytics.frames import iter_raw_frames, read_frame, read_raw_frame
 from solidarity.db.encrypted import EncryptedText
 from solidarity.governance.encryption import key_ring
 from solidarity.registry.models import Household, HouseholdHistory, Person, PersonHistory
@@ -106,8 +109,7 @@ def open_sealed(frame: pl.DataFrame, model: Any) -> pl.DataFrame:
         return frame
     ring = key_ring()
     return frame.with_columns(
-        pl.Series(c, ring.decrypt_many(frame[c].to_list(), field), dtype=pl.String)
-        for c, field in sealed.items()
+        ring.decrypt_series(frame[c], field).alias(c) for c, field in sealed.items()
     )
 
 
@@ -201,32 +203,57 @@ def read_state(
     return households.sort("household_id"), persons
 
 
-def read_heads(
+def iter_with_heads(
     conn: Connection,
+    rows: Select[*tuple[Any, ...]],
+    key: str,
     person_columns: Sequence[str],
-    households: Select[Any],
-    *,
-    opened: bool = True,
-) -> pl.DataFrame:
-    """The current active head of each of ``households`` (a one-column sub-select).
+    batch: int,
+    schema: dict[str, Any] | None = None,
+) -> Generator[pl.DataFrame]:
+    """``rows`` with the current active head of each row's household, in frames.
 
-    Payrolls and notices need one payee per household, for a subset of the
-    registry: the selection is done by the database, so only those heads are read.
+    Payrolls need a payee for each row of a selection that can be a million
+    long (a cycle's entitlements): the database joins the heads and the result
+    is streamed, so a caller writes out each frame while the rest is still read.
 
-    Returns:
-        ``household_id``, ``person_id`` and the columns; the first head (lowest
-        person id) when a household has several. Encrypted columns are
-        decrypted unless ``opened`` is false (see :func:`open_sealed`).
+    Args:
+        rows: A select with a unique ``key`` column and ``household_id``.
+        key: The name of the unique column.
+        person_columns: The head's columns wanted (``Person`` attributes).
+        batch: At most this many rows per frame.
+        schema: Types for ``rows``' columns the driver may give loosely.
+
+    Yields:
+        Frames of ``rows`` in household order (then ``key``), each row once,
+        with the head's columns: those of the first head (lowest person id)
+        when a household has several, nulls when it has none. Encrypted columns
+        come as stored (see :func:`open_sealed`).
     """
-    query = select(
-        Person.household_id,
-        Person.id.label("person_id"),
-        *[getattr(Person, c) for c in person_columns],
-    ).where(
+    sub = rows.subquery()
+    head = and_(
+        Person.household_id == sub.c.household_id,
         Person.relationship == "head",
         or_(Person.status.is_(None), Person.status == "active"),
-        Person.household_id.in_(households),
     )
-    heads = _read(conn, query, Person, person_columns, opened=opened)
-    heads = heads.sort("household_id", "person_id")
-    return heads.unique("household_id", keep="first", maintain_order=True)
+    sealed = _sealed(Person, person_columns)
+    wanted = [
+        type_coerce(getattr(Person, c), String).label(c) if c in sealed else getattr(Person, c)
+        for c in person_columns
+    ]
+    query = (
+        select(sub, *wanted)
+        .select_from(sub.outerjoin(Person, head))
+        .order_by(sub.c.household_id, sub.c[key], Person.id)
+    )
+    last = None
+    with closing(iter_raw_frames(conn, query, batch, schema, ahead=1)) as frames:
+        for frame in frames:
+            # Rows come ordered by key, so a key's extra heads are next to it (or
+            # at the start of the next frame): keep its first row only.
+            if last is not None:
+                frame = frame.filter(pl.col(key) != last)
+            frame = _typed_nulls(frame.unique(key, keep="first", maintain_order=True), Person)
+            if frame.height:
+                last = frame[key][-1]
+                yield frame
