@@ -113,3 +113,69 @@ def test_each_entitlement_is_paid_once_to_the_first_active_head(
     assert [e.text for e in tree.findall(".//p:CdtTrfTxInf/p:PmtId/p:EndToEndId", ns)] == [
         r["payment_reference"] for r in rows
     ]
+
+
+def _planner_rows(engine: Engine, conn: object, table: str) -> float | None:
+    """The row count the planner believes ``table`` has (None: no statistics kept)."""
+    if engine.dialect.name == "sqlite":
+        has_stats = conn.execute(  # type: ignore[attr-defined]
+            text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        ).scalar_one()
+        return None if not has_stats else -2.0  # SQLite must not be analysed
+    return float(
+        conn.execute(  # type: ignore[attr-defined]
+            text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
+        ).scalar_one()
+    )
+
+
+def test_large_writes_refresh_the_planners_statistics_on_postgresql(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payroll's join planned on no statistics ran for minutes on PostgreSQL."""
+    from solidarity.registry.intake import service as intake
+
+    monkeypatch.setattr(intake, "BULK_ROWS", 9)  # "large" from 9 persons (3 households)
+    monkeypatch.setattr(payments, "BULK_ROWS", 3)
+    load_test_areas(engine)
+    import_files(engine, list(registry_files(tmp_path, 3)), today=date(2025, 1, 1))
+    with engine.connect() as conn:
+        person_rows = _planner_rows(engine, conn, "person")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE household SET valid_from = '2020-01-01 00:00:00+00:00'"))
+        conn.execute(text("UPDATE person SET valid_from = '2020-01-01 00:00:00+00:00'"))
+    with unit_of_work(engine) as session:
+        service.create_programme(session, ProgrammeIn(code="UG", name="Universal grant"), "d")
+        for kind, expression in (("eligibility", "size >= 1"), ("benefit", "10")):
+            service.add_rule_version(
+                session,
+                "UG",
+                RuleVersionIn(kind=kind, expression=expression, valid_from=date(2020, 1, 1)),  # type: ignore[arg-type]
+                "d",
+            )
+    with unit_of_work(engine) as session:
+        programme = service.get_programme(session, "UG")
+        eligibility.enrol_eligible(session, programme, TODAY, "officer")
+        cycle = payments.create_cycle(session, programme, "2025-07", TODAY, TODAY, "officer")
+        payments.compute_entitlements(session, cycle, "officer")
+        entitlement_rows = _planner_rows(engine, session.connection(), "entitlement")
+    if engine.dialect.name == "sqlite":
+        assert person_rows is None and entitlement_rows is None
+    else:
+        assert (person_rows, entitlement_rows) == (9.0, 3.0)
+
+
+def test_entitlement_pages_keep_room_for_status_updates_on_postgresql(engine: Engine) -> None:
+    """Migration 0015: approval and payroll updates stay on their page (no index writes)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":  # updates in place; no storage parameter
+            assert "fillfactor" not in str(
+                conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'entitlement'"))
+                .scalar_one()
+                .lower()
+            )
+            return
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'entitlement'")
+        ).scalar_one()
+    assert options == ["fillfactor=50"]

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from solidarity.analytics.frames import read_frame, read_raw_frame
-from solidarity.db.base import as_utc, utcnow
+from solidarity.db.base import as_utc, refresh_statistics, utcnow
 from solidarity.programs.models import (
     ComplianceRecord,
     Enrolment,
@@ -455,6 +455,10 @@ class ProgrammeRepository:
             Entitlement.amount,
             Entitlement.payment_reference,
         ).where(Entitlement.cycle_id == cycle_id)
+
+    def refresh_entitlement_statistics(self) -> None:
+        """Planner statistics of the entitlements after a large cycle (PostgreSQL)."""
+        refresh_statistics(self.session.connection(), [Entitlement.__table__])  # type: ignore[list-item]
 
     def cycle_control_sum(self, cycle_id: int) -> tuple[int, int]:
         """A cycle's number of entitlements and their total in cents (a payroll's header).

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, column, func, select, table, update
 from sqlalchemy.orm import Session
 
 from solidarity.db.base import holds
+from solidarity.db.base import refresh_statistics as _refresh
 from solidarity.errors import NotFoundError
 from solidarity.governance.encryption import key_ring
 from solidarity.registry.intake.writer import bulk_insert_rows
@@ -149,3 +150,8 @@ class ImportErasureRepository:
                 paths.append(str(report["report_path"]).removesuffix(".csv") + ".json")
             paths.extend(str(p) for p in report.get("rejects_paths") or [])
         return paths
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """Planner statistics of the registry tables after a large import (PostgreSQL)."""
+    _refresh(conn, [Household.__table__, Person.__table__, Identifier.__table__])  # type: ignore[list-item]
