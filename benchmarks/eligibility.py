@@ -304,6 +304,8 @@ def pay(engine: Engine, code: str, out: dict[str, Any], prefix: str, tmp: Path) 
     from solidarity.programs import payments, service
     from solidarity.programs.models import Entitlement
 
+    # Computing, approving (maker-checker: another user) and writing the payroll
+    # are separate requests, so separate transactions, as in use.
     with unit_of_work(engine) as session:
         programme = service.get_programme(session, code)
         today = date.today()
@@ -313,7 +315,11 @@ def pay(engine: Engine, code: str, out: dict[str, Any], prefix: str, tmp: Path) 
         out[f"{prefix}entitlements_s"], _ = timed(
             lambda: payments.compute_entitlements(session, cycle, "bench")
         )
-        payments.approve_cycle(session, cycle, "checker")
+        cycle_id = cycle.id
+    with unit_of_work(engine) as session:
+        payments.approve_cycle(session, payments.get_cycle(session, cycle_id), "checker")
+    with unit_of_work(engine) as session:
+        cycle = payments.get_cycle(session, cycle_id)
         out[f"{prefix}payroll_s"], payroll = timed(
             lambda: payments.generate_payroll(
                 session, cycle, tmp / f"payroll-{engine.dialect.name}-{code}", "bench"
