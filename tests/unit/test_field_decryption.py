@@ -30,3 +30,11 @@ def test_an_altered_or_misplaced_value_fails_as_alone() -> None:
     ):
         with pytest.raises(FieldKeyError):
             RING.decrypt_many(tokens, field)
+
+
+def test_a_value_only_pythons_lenient_base64_reads_still_decrypts() -> None:
+    """Polars' base64 refuses what ``decrypt`` accepts (a line break): the column agrees."""
+    kid, _, body = RING.encrypt("Amina", "person.given_name").partition(":")
+    wrapped = f"{kid}:{body[:8]}\n{body[8:]}"
+    assert RING.decrypt(wrapped, "person.given_name") == "Amina"
+    assert RING.decrypt_many([wrapped, None], "person.given_name") == ["Amina", None]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 T = TypeVar("T")
 
@@ -73,10 +73,6 @@ def _raw_frames(
     # sqlite3 cursors read lazily: its raw cursor is read as is, without
     # SQLAlchemy's rows; other drivers stream through a server-side cursor.
     lazy = conn.dialect.name == "sqlite"
-    if conn.dialect.name == "postgresql":
-        # Every row will be read: plan the cursor for the whole result, not for
-        # its first tenth (a nested loop over a million rows instead of a hash join).
-        conn.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
     result = conn.execute(query, execution_options={"stream_results": not lazy})
     try:
         names = list(result.keys())

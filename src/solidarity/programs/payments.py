@@ -198,7 +198,8 @@ def payroll_slices(session: Session, cycle: PaymentCycle) -> Generator[pl.DataFr
     The database joins each entitlement to its household's head and streams
     the rows in household order, so the slices are written while the rest is
     still read. The payee's name and phone come as stored (sealed):
-    :func:`open_payees` opens a slice.
+    :func:`open_payees` opens a slice. The session is not to be used until the
+    slices are exhausted or closed (they are read ahead on its connection).
     """
     return iter_with_heads(
         session.connection(),

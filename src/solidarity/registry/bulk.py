@@ -228,7 +228,9 @@ def iter_with_heads(
         Frames of ``rows`` in household order (then ``key``), each row once,
         with the head's columns: those of the first head (lowest person id)
         when a household has several, nulls when it has none. Encrypted columns
-        come as stored (see :func:`open_sealed`).
+        come as stored (see :func:`open_sealed`). A background thread reads
+        ahead on ``conn``: do not use it until the generator is exhausted or
+        closed (``contextlib.closing``).
     """
     sub = rows.subquery()
     head = and_(
