@@ -29,6 +29,19 @@ def _phones(people: list[dict[str, str]]) -> list[dict[str, str]]:
     return people
 
 
+def _universal_grant(engine: Engine, benefit: str) -> None:
+    """Programme UG: every household, ``benefit`` each."""
+    with unit_of_work(engine) as session:
+        service.create_programme(session, ProgrammeIn(code="UG", name="Universal grant"), "d")
+        for kind, expression in (("eligibility", "size >= 1"), ("benefit", benefit)):
+            service.add_rule_version(
+                session,
+                "UG",
+                RuleVersionIn(kind=kind, expression=expression, valid_from=date(2020, 1, 1)),  # type: ignore[arg-type]
+                "d",
+            )
+
+
 def test_each_entitlement_is_paid_once_to_the_first_active_head(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -45,15 +58,7 @@ def test_each_entitlement_is_paid_once_to_the_first_active_head(
         conn.execute(text("UPDATE person SET relationship = 'head' WHERE source_key = 'P2b'"))
         conn.execute(text("UPDATE person SET status = 'removed' WHERE source_key = 'P5a'"))
         conn.execute(text("UPDATE person SET relationship = 'spouse' WHERE source_key = 'P6a'"))
-    with unit_of_work(engine) as session:
-        service.create_programme(session, ProgrammeIn(code="UG", name="Universal grant"), "d")
-        for kind, expression in (("eligibility", "size >= 1"), ("benefit", "12.5")):
-            service.add_rule_version(
-                session,
-                "UG",
-                RuleVersionIn(kind=kind, expression=expression, valid_from=date(2020, 1, 1)),  # type: ignore[arg-type]
-                "d",
-            )
+    _universal_grant(engine, "12.5")
     with unit_of_work(engine) as session:
         programme = service.get_programme(session, "UG")
         eligibility.enrol_eligible(session, programme, TODAY, "officer")
@@ -144,15 +149,7 @@ def test_large_writes_refresh_the_planners_statistics_on_postgresql(
     with engine.begin() as conn:
         conn.execute(text("UPDATE household SET valid_from = '2020-01-01 00:00:00+00:00'"))
         conn.execute(text("UPDATE person SET valid_from = '2020-01-01 00:00:00+00:00'"))
-    with unit_of_work(engine) as session:
-        service.create_programme(session, ProgrammeIn(code="UG", name="Universal grant"), "d")
-        for kind, expression in (("eligibility", "size >= 1"), ("benefit", "10")):
-            service.add_rule_version(
-                session,
-                "UG",
-                RuleVersionIn(kind=kind, expression=expression, valid_from=date(2020, 1, 1)),  # type: ignore[arg-type]
-                "d",
-            )
+    _universal_grant(engine, "10")
     with unit_of_work(engine) as session:
         programme = service.get_programme(session, "UG")
         eligibility.enrol_eligible(session, programme, TODAY, "officer")
