@@ -230,12 +230,14 @@ def _payments_and_grievances(
     """A computed payment cycle of CG, and two grievances (one sensitive) about a paid household."""
     from datetime import date
 
+    from sqlalchemy import select
+
     from solidarity.governance import service as governance
     from solidarity.grievances import service as grievances
     from solidarity.grievances.schemas import GrievanceIn
     from solidarity.programs import payments
     from solidarity.programs import service as programmes
-    from solidarity.programs.repository import ProgrammeRepository
+    from solidarity.programs.models import Entitlement
     from solidarity.registry import service as registry
 
     programme = programmes.get_programme(session, "CG")
@@ -243,8 +245,12 @@ def _payments_and_grievances(
     # The window starts today: the synthetic households were registered today.
     cycle = payments.create_cycle(session, programme, f"{today:%Y-%m}", today, today, "seed")
     payments.compute_entitlements(session, cycle, "seed")
-    computed = ProgrammeRepository(session).entitlement_frame(cycle.id)
-    paid = int(computed.filter(computed["amount"] > 0)["household_id"][0])
+    paid = session.scalars(
+        select(Entitlement.household_id)
+        .where(Entitlement.cycle_id == cycle.id, Entitlement.amount > 0)
+        .order_by(Entitlement.id)
+        .limit(1)
+    ).one()
     manager = next(u for u, _p, role, _s in accounts if role == "programme_manager")
     handler = governance.cli_principal(session, manager).scoped_to("grievances.manage")
     references = {

@@ -138,10 +138,9 @@ def test_large_writes_refresh_the_planners_statistics_on_postgresql(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A payroll's join planned on no statistics ran for minutes on PostgreSQL."""
-    from solidarity.registry.intake import service as intake
+    from solidarity.db import base
 
-    monkeypatch.setattr(intake, "BULK_ROWS", 9)  # "large" from 9 persons (3 households)
-    monkeypatch.setattr(payments, "BULK_ROWS", 3)
+    monkeypatch.setattr(base, "BULK_ROWS", 3)  # "large" from 3 rows: 9 persons, 3 entitlements
     load_test_areas(engine)
     import_files(engine, list(registry_files(tmp_path, 3)), today=date(2025, 1, 1))
     with engine.connect() as conn:

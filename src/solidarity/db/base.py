@@ -113,14 +113,15 @@ class VersionedMixin:
             )
 
 
-def refresh_statistics(conn: Connection, tables: Iterable[Table]) -> None:
+def refresh_statistics(conn: Connection, tables: Iterable[Table], rows_written: int) -> None:
     """Let PostgreSQL's planner see a bulk write now (``ANALYZE``), not when autovacuum runs.
 
     Planned on the statistics of before a million-row write (or on none, within
     the writing transaction), a join over those rows can become a nested loop:
-    a payroll's payee join took minutes instead of a second. SQLite needs none.
+    a payroll's payee join took minutes instead of a second. Writes of fewer
+    than :data:`BULK_ROWS` rows are left to autovacuum; SQLite needs none.
     """
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or rows_written < BULK_ROWS:
         return
     quote = conn.dialect.identifier_preparer.format_table
     for table in tables:

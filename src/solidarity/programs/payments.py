@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
-from solidarity.db.base import BULK_ROWS, utcnow
+from solidarity.db.base import utcnow
 from solidarity.errors import ConflictError, NotFoundError, PermissionDenied, ValidationFailed
 from solidarity.programs import pain001
 from solidarity.programs.eligibility import evaluate_population, journey_frame, rules_on
@@ -160,8 +160,7 @@ def compute_entitlements(
         pl.lit(actor).alias("updated_by"),
     )
     insert_frame(session, Entitlement, rows, with_ids=False)
-    if rows.height >= BULK_ROWS:  # the payroll joins them to the registry next
-        repo.refresh_entitlement_statistics()
+    repo.refresh_entitlement_statistics(rows.height)  # the payroll joins them next
     cycle.status = "computed"
     cycle.rule_version_id = rules.benefit.version.id
     cycle.entitlement_count = rows.height

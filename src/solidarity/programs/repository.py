@@ -432,21 +432,6 @@ class ProgrammeRepository:
         """Remove a cycle's entitlements (before approval, to recompute them)."""
         self.session.execute(delete(Entitlement).where(Entitlement.cycle_id == cycle_id))
 
-    def entitlement_frame(self, cycle_id: int) -> pl.DataFrame:
-        """A cycle's entitlements (id, household, amount, reference), in entitlement order."""
-        return read_raw_frame(
-            self.session.connection(),
-            select(
-                Entitlement.id.label("entitlement_id"),
-                Entitlement.household_id,
-                Entitlement.amount,
-                Entitlement.payment_reference,
-            )
-            .where(Entitlement.cycle_id == cycle_id)
-            .order_by(Entitlement.id),
-            {"amount": pl.Float64},
-        )
-
     def payroll_entitlements(self, cycle_id: int) -> Select[int, int, float, str]:
         """A cycle's entitlements with the columns a payroll lists (unordered)."""
         return select(
@@ -456,9 +441,10 @@ class ProgrammeRepository:
             Entitlement.payment_reference,
         ).where(Entitlement.cycle_id == cycle_id)
 
-    def refresh_entitlement_statistics(self) -> None:
+    def refresh_entitlement_statistics(self, rows_written: int) -> None:
         """Planner statistics of the entitlements after a large cycle (PostgreSQL)."""
-        refresh_statistics(self.session.connection(), [Entitlement.__table__])  # type: ignore[list-item]
+        tables = [Entitlement.__table__]
+        refresh_statistics(self.session.connection(), tables, rows_written)  # type: ignore[arg-type]
 
     def cycle_control_sum(self, cycle_id: int) -> tuple[int, int]:
         """A cycle's number of entitlements and their total in cents (a payroll's header).

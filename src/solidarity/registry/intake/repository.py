@@ -8,8 +8,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, column, func, select, table, update
 from sqlalchemy.orm import Session
 
-from solidarity.db.base import holds
-from solidarity.db.base import refresh_statistics as _refresh
+from solidarity.db.base import holds, refresh_statistics
 from solidarity.errors import NotFoundError
 from solidarity.governance.encryption import key_ring
 from solidarity.registry.intake.writer import bulk_insert_rows
@@ -152,6 +151,7 @@ class ImportErasureRepository:
         return paths
 
 
-def refresh_statistics(conn: Connection) -> None:
+def refresh_registry_statistics(conn: Connection, persons_imported: int) -> None:
     """Planner statistics of the registry tables after a large import (PostgreSQL)."""
-    _refresh(conn, [Household.__table__, Person.__table__, Identifier.__table__])  # type: ignore[list-item]
+    tables = [Household.__table__, Person.__table__, Identifier.__table__]
+    refresh_statistics(conn, tables, persons_imported)  # type: ignore[arg-type]

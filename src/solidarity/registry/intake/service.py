@@ -25,7 +25,7 @@ import polars.selectors as cs
 from sqlalchemy import Connection, Engine, Table, update
 
 from solidarity.config import get_settings
-from solidarity.db.base import BULK_ROWS, utcnow
+from solidarity.db.base import utcnow
 from solidarity.db.engine import session_factory
 from solidarity.errors import ValidationFailed
 from solidarity.governance.encryption import key_ring
@@ -514,7 +514,6 @@ def _finish(engine: Engine, run_id: int, outcome: ImportOutcome) -> None:
                 finished_at=utcnow(),
             )
         )
-        if outcome.persons_imported >= BULK_ROWS:
-            repository.refresh_statistics(conn)
+        repository.refresh_registry_statistics(conn, outcome.persons_imported)
         for listener in IMPORT_LISTENERS:
             listener(conn, run_id, outcome)
