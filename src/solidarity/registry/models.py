@@ -200,8 +200,9 @@ class Person(PersonFields, VersionedMixin, TimestampedMixin, Base):
     def __table_args__(cls) -> tuple[Any, ...]:
         return (
             UniqueConstraint("source", "source_key", name="uq_person_source_key"),
-            # "Has an active member born between ..." answered from the index (0013).
-            Index("ix_person_member_birth", "household_id", "status", "birth_date"),
+            # "Has an active member born between ..." and household rules over the
+            # members' age and income answered from the index (0013, 0016).
+            Index("ix_person_member_age_income", "household_id", "status", "birth_date", "income"),
         )
 
 
