@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.orm import Session
 
 from solidarity.db.engine import unit_of_work
 from solidarity.programs import eligibility, pain001, payments, service
-from solidarity.programs.models import Entitlement
+from solidarity.programs.models import Entitlement, PaymentCycle
 from solidarity.programs.schemas import ProgrammeIn, RuleVersionIn
 from solidarity.registry.intake.service import import_files
 from solidarity.registry.models import Person
@@ -42,6 +43,22 @@ def _universal_grant(engine: Engine, benefit: str) -> None:
             )
 
 
+def _registered_before_the_cycle(conn: Connection) -> None:
+    for table in ("household", "person"):
+        conn.execute(text(f"UPDATE {table} SET valid_from = '2020-01-01 00:00:00+00:00'"))
+
+
+def _computed_cycle(session: Session) -> PaymentCycle:
+    """Every household enrolled in UG and a cycle of July 2025 computed."""
+    programme = service.get_programme(session, "UG")
+    eligibility.enrol_eligible(session, programme, TODAY, "officer")
+    cycle = payments.create_cycle(
+        session, programme, "2025-07", TODAY, date(2025, 7, 31), "officer"
+    )
+    payments.compute_entitlements(session, cycle, "officer")
+    return cycle
+
+
 def test_each_entitlement_is_paid_once_to_the_first_active_head(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -51,8 +68,7 @@ def test_each_entitlement_is_paid_once_to_the_first_active_head(
     )
     assert outcome.status != "refused"
     with engine.begin() as conn:
-        for table in ("household", "person"):  # registered before the cycle
-            conn.execute(text(f"UPDATE {table} SET valid_from = '2020-01-01 00:00:00+00:00'"))
+        _registered_before_the_cycle(conn)
         # Household 2 has two heads (its spouse, registered after, too); household 5
         # has none left (its head was removed); household 6's head is a spouse now.
         conn.execute(text("UPDATE person SET relationship = 'head' WHERE source_key = 'P2b'"))
@@ -60,12 +76,7 @@ def test_each_entitlement_is_paid_once_to_the_first_active_head(
         conn.execute(text("UPDATE person SET relationship = 'spouse' WHERE source_key = 'P6a'"))
     _universal_grant(engine, "12.5")
     with unit_of_work(engine) as session:
-        programme = service.get_programme(session, "UG")
-        eligibility.enrol_eligible(session, programme, TODAY, "officer")
-        cycle = payments.create_cycle(
-            session, programme, "2025-07", TODAY, date(2025, 7, 31), "officer"
-        )
-        payments.compute_entitlements(session, cycle, "officer")
+        cycle = _computed_cycle(session)
         payments.approve_cycle(session, cycle, "supervisor")
         # Slices of two rows: household 2's second head row starts the second
         # batch read (it must not be paid twice), and every slice is validated.
@@ -120,15 +131,15 @@ def test_each_entitlement_is_paid_once_to_the_first_active_head(
     ]
 
 
-def _planner_rows(engine: Engine, conn: object, table: str) -> float | None:
+def _planner_rows(engine: Engine, conn: Connection, table: str) -> float | None:
     """The row count the planner believes ``table`` has (None: no statistics kept)."""
     if engine.dialect.name == "sqlite":
-        has_stats = conn.execute(  # type: ignore[attr-defined]
+        has_stats = conn.execute(
             text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
         ).scalar_one()
         return None if not has_stats else -2.0  # SQLite must not be analysed
     return float(
-        conn.execute(  # type: ignore[attr-defined]
+        conn.execute(
             text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
         ).scalar_one()
     )
@@ -146,14 +157,10 @@ def test_large_writes_refresh_the_planners_statistics_on_postgresql(
     with engine.connect() as conn:
         person_rows = _planner_rows(engine, conn, "person")
     with engine.begin() as conn:
-        conn.execute(text("UPDATE household SET valid_from = '2020-01-01 00:00:00+00:00'"))
-        conn.execute(text("UPDATE person SET valid_from = '2020-01-01 00:00:00+00:00'"))
+        _registered_before_the_cycle(conn)
     _universal_grant(engine, "10")
     with unit_of_work(engine) as session:
-        programme = service.get_programme(session, "UG")
-        eligibility.enrol_eligible(session, programme, TODAY, "officer")
-        cycle = payments.create_cycle(session, programme, "2025-07", TODAY, TODAY, "officer")
-        payments.compute_entitlements(session, cycle, "officer")
+        _computed_cycle(session)
         entitlement_rows = _planner_rows(engine, session.connection(), "entitlement")
     if engine.dialect.name == "sqlite":
         assert person_rows is None and entitlement_rows is None
