@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     max_concurrent_requests: int | None = Field(
         default=None,
         ge=1,
-        description="Requests let into the app at once, the rest queue (default: half the "
-        "database connection pool, see docs/operations.md)",
+        description="Requests let into the app at once, the rest queue (default: two per "
+        "core, at most half the database connection pool; see docs/operations.md)",
     )
 
     environment: Literal["development", "production"] = Field(

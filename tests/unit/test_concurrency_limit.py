@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import create_engine
 
 from solidarity.db.engine import make_engine
-from solidarity.web.admission import ConcurrencyLimit, limit_for_engine
+from solidarity.web.admission import ConcurrencyLimit, available_cores, limit_for_engine
 
 
 def _run(coroutine: Any) -> None:
@@ -67,11 +67,14 @@ def test_health_checks_are_never_held_back() -> None:
     _run(main())
 
 
-def test_the_limit_is_half_the_connection_pool(tmp_path: Path) -> None:
+def test_the_limit_is_two_per_core_within_half_the_connection_pool(tmp_path: Path) -> None:
     postgres = create_engine(
         "postgresql+psycopg://nobody@127.0.0.1:1/none", pool_size=10, max_overflow=20
     )
-    assert limit_for_engine(postgres) == 15
+    assert limit_for_engine(postgres, cores=2) == 4
+    assert limit_for_engine(postgres, cores=16) == 15  # half the pool's 30
     sqlite = make_engine(f"sqlite:///{tmp_path / 'x.db'}")  # SQLAlchemy's 5 + 10
-    assert limit_for_engine(sqlite) == 7
-    assert limit_for_engine(sqlite, configured=4) == 4
+    assert limit_for_engine(sqlite, cores=1) == 2
+    assert limit_for_engine(sqlite, cores=8) == 7
+    assert limit_for_engine(sqlite, configured=12) == 12
+    assert limit_for_engine(postgres) == min(15, 2 * available_cores())

@@ -13,11 +13,16 @@ request that opens a second unit of work, e.g. to log a refused DCI call, finds
 one), and never more than the thread pool, makes that wait impossible; the others
 queue here, in the event loop, where waiting costs nothing. ``/healthz`` and
 static files are never held back.
+
+Within that, at most two requests per core: a request is mostly Python holding
+the interpreter's lock, so more threads in flight only take turns at it, and
+every request in flight gets slower (decision 0007).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 
 from sqlalchemy import Engine
@@ -28,23 +33,39 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 THREADS = 40
 #: Used when the engine's pool has no fixed size (e.g. SQLite in memory in tests).
 DEFAULT_LIMIT = 16
+#: Requests in flight per core available to this process.
+PER_CORE = 2
 UNLIMITED_PATHS = ("/healthz", "/static/")
 
 
-def limit_for_engine(engine: Engine, configured: int | None = None) -> int:
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def limit_for_engine(
+    engine: Engine, configured: int | None = None, *, cores: int | None = None
+) -> int:
     """How many requests may run at once against ``engine``.
 
     Args:
         engine: The application's engine.
-        configured: ``SOLIDARITY_MAX_CONCURRENT_REQUESTS``; None derives it from the pool.
+        configured: ``SOLIDARITY_MAX_CONCURRENT_REQUESTS``; None derives it from the
+            pool and the cores.
+        cores: The cores to count on (default: those of this process).
     """
     if configured is not None:
         return max(1, configured)
     pool = engine.pool
     if isinstance(pool, QueuePool):
         capacity = pool.size() + max(pool._max_overflow, 0)  # no public accessor
-        return max(1, min(capacity // 2, THREADS))
-    return DEFAULT_LIMIT
+        by_pool = min(capacity // 2, THREADS)
+    else:
+        by_pool = DEFAULT_LIMIT
+    return max(1, min(by_pool, PER_CORE * (cores or available_cores())))
 
 
 class ConcurrencyLimit:
