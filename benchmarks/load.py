@@ -1,7 +1,7 @@
 """Bounded load test of ``solidarity serve`` on PostgreSQL, and a soak mode with memory over time.
 
     .venv/bin/python benchmarks/load.py [--households 250000] [--users 50] [--duration 120]
-                                        [--think 0.5] [--server-workers 1]
+                                        [--think 0.5] [--server-workers N]
                                         [--soak --duration 1800 --sample-every 60]
                                         [--database-url URL] [--workdir DIR] [--build-only]
 
@@ -14,7 +14,8 @@ data steward (registry reads and change requests) and a DCI partner with a
 data-sharing agreement. Their secrets and a sample of household ids, names and
 national ids are kept in ``--workdir``.
 
-Each run starts ``solidarity serve`` on 127.0.0.1 in a child process and runs
+Each run starts ``solidarity serve`` on 127.0.0.1 in a child process (one
+server process per core unless ``--server-workers`` says otherwise) and runs
 ``--users`` simulated users (asyncio + httpx), each in a loop of: pick a
 request kind (weights below), send it, wait an exponentially distributed think
 time of mean ``--think`` seconds (users start staggered over one think
@@ -440,7 +441,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/solidarity-load"))
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument(
-        "--server-workers", type=int, default=1, help="solidarity serve --workers (processes)"
+        "--server-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="solidarity serve --workers (processes; default one per core, as deployment.md "
+        "recommends)",
     )
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument(
