@@ -430,6 +430,8 @@ async def run_load(
 
 
 def main() -> None:
+    from solidarity.web.admission import available_cores
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=250_000)
     parser.add_argument("--users", type=int, default=50)
@@ -443,7 +445,7 @@ def main() -> None:
     parser.add_argument(
         "--server-workers",
         type=int,
-        default=os.cpu_count() or 1,
+        default=available_cores(),
         help="solidarity serve --workers (processes; default one per core, as deployment.md "
         "recommends)",
     )
