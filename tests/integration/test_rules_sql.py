@@ -87,3 +87,39 @@ def test_rule_filters_households_in_the_database(engine: Engine) -> None:
     query = select(household.c.id).where(to_sql(rule, as_of=date(2024, 1, 1)))
     with engine.connect() as conn:
         assert conn.execute(query.order_by(household.c.id)).scalars().all() == [1]
+
+
+def test_age_compared_with_a_whole_number_on_anniversaries(engine: Engine) -> None:
+    """``age <op> n`` becomes one date comparison in SQL: it must agree on every boundary."""
+    member = {"sex": "female", "relationship": "head", "status": "active"}
+    births = [
+        date(2008, 2, 29),
+        date(2008, 2, 28),
+        date(2008, 3, 1),
+        date(2007, 2, 28),
+        date(2007, 3, 1),
+        date(2009, 2, 28),
+        date(2009, 3, 1),
+        date(2010, 2, 28),
+        date(2010, 3, 1),
+        date(2006, 2, 28),
+        date(2007, 12, 31),
+        date(2008, 1, 1),
+    ]
+    load(engine, [{"members": [member | {"birth_date": b}]} for b in births])
+    person = Person.__table__
+    checked = 0
+    for as_of in (date(2026, 2, 28), date(2028, 2, 29), date(2027, 3, 1), date(2025, 12, 31)):
+        for text in ("age < 18", "age <= 18", "age > 18", "age >= 18", "19 > age", "age >= 18.0"):
+            rule = check(text, "person")
+            with engine.connect() as conn:
+                got = conn.execute(
+                    select(person.c.birth_date, to_sql(rule, as_of=as_of).label("ok")).order_by(
+                        person.c.id
+                    )
+                ).all()
+            for row in got:
+                expected = evaluate(rule, {**member, "birth_date": row.birth_date}, as_of=as_of)
+                assert bool(row.ok) == bool(expected), (text, as_of, row.birth_date)
+                checked += 1
+    assert checked == 4 * 6 * len(births)

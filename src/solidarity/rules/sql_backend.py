@@ -224,6 +224,24 @@ def _month_day_sqlite(element: _MonthDay, compiler: SQLCompiler, **kw: Any) -> s
     return f"CAST(substr({text}, 6, 2) || substr({text}, 9, 2) AS INTEGER)"
 
 
+def _expanded(node: Node) -> Node:
+    """A computed field's definition (``age``: ``years_between(birth_date, today())``)."""
+    while isinstance(node, ComputedRef):
+        node = node.expansion
+    return node
+
+
+def _years_before(on: date, years: int) -> date | None:
+    """The day ``years`` years before ``on`` (29 February going to the 28th); None out of range."""
+    year = on.year - years
+    if not 1 <= year <= 9999:
+        return None
+    try:
+        return on.replace(year=year)
+    except ValueError:
+        return date(year, 2, 28)
+
+
 def _year_day(d: Column | date) -> tuple[Column, Column]:
     """Year and ``month * 100 + day``; literals for a date known when compiling."""
     if isinstance(d, date):
@@ -313,6 +331,9 @@ class _Compiler:
             case Binary(op=op, left=left, right=right) if op in ("==", "!="):
                 return self.equality(op, left, right)
             case Binary(op=op, left=left, right=right) if op in ("<", "<=", ">", ">="):
+                by_date = self.whole_years(op, left, right)
+                if by_date is not None:
+                    return by_date
                 a, b = self.expr(left), self.expr(right)
                 compared = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
                 return func.coalesce(compared, false())
@@ -327,6 +348,40 @@ class _Compiler:
             case Aggregate() as agg:
                 return self.aggregate(agg)
         raise RuleEvaluationError(f"cannot compile {node!r}")  # pragma: no cover
+
+    def whole_years(self, op: str, left: Node, right: Node) -> Column | None:
+        """``years_between(date column, known date) <op> whole number`` as one date comparison.
+
+        Whole years since a date change only on its anniversaries, so comparing them
+        with a whole number is comparing the date with one cut-off: a plain
+        comparison per row (``m.age < 18`` over millions of members) instead of
+        date arithmetic. None when the comparison is not of that shape.
+        """
+        mirrored = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+        for years, bound, o in ((left, right, op), (right, left, mirrored[op])):
+            call = _expanded(years)
+            if not (isinstance(call, Call) and call.name == "years_between"):
+                continue
+            start, on = _expanded(call.args[0]), constant_date(call.args[1], self.as_of)
+            n = self.whole_number(bound)
+            if on is None or n is None or not isinstance(start, FieldRef) or start.extra:
+                return None
+            # years >= n exactly when the date is on or before the day n years back.
+            cutoff = _years_before(on, n + 1 if o in (">", "<=") else n)
+            if cutoff is None:
+                return None
+            column, day = self.field(start), literal(cutoff, Date())
+            return func.coalesce(column <= day if o in (">", ">=") else column > day, false())
+        return None
+
+    def whole_number(self, node: Node) -> int | None:
+        """The value of a literal or parameter that is a whole number, else None."""
+        value = self.param(node) if isinstance(node, ParamRef) else getattr(node, "value", None)
+        if not isinstance(node, Literal | ParamRef) or isinstance(value, bool):
+            return None
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            return int(value)
+        return None
 
     def equality(self, op: str, left: Node, right: Node) -> Column:
         for side, other in ((left, right), (right, left)):
