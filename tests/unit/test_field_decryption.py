@@ -38,3 +38,26 @@ def test_a_value_only_pythons_lenient_base64_reads_still_decrypts() -> None:
     wrapped = f"{kid}:{body[:8]}\n{body[8:]}"
     assert RING.decrypt(wrapped, "person.given_name") == "Amina"
     assert RING.decrypt_many([wrapped, None], "person.given_name") == ["Amina", None]
+
+
+def test_a_column_under_two_keys_decrypts_each_value_under_its_own() -> None:
+    """Mid-rotation a column holds values under the old and the new data key."""
+    from dataclasses import replace
+
+    old = RING.active_data
+    rotated = replace(RING, data_keys={**RING.data_keys, "enew": bytes(32)}, active_data="enew")
+    tokens = [
+        RING.encrypt("Amina", "person.given_name"),
+        None,
+        rotated.encrypt("Baraka", "person.given_name"),
+        RING.encrypt("Chausiku", "person.given_name"),
+    ]
+    assert rotated.key_of(str(tokens[2])) == "enew" != rotated.key_of(str(tokens[0])) == old
+    assert rotated.decrypt_many(tokens, "person.given_name") == [
+        "Amina",
+        None,
+        "Baraka",
+        "Chausiku",
+    ]
+    with pytest.raises(FieldKeyError):
+        RING.decrypt_many(tokens, "person.given_name")  # the old ring lacks the new key
