@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
+from solidarity.analytics.frames import read_ahead
 from solidarity.db.base import utcnow
 from solidarity.errors import ConflictError, NotFoundError, PermissionDenied, ValidationFailed
 from solidarity.programs import pain001
@@ -192,15 +193,15 @@ def approve_cycle(session: Session, cycle: PaymentCycle, actor: str) -> PaymentC
 
 
 def payroll_slices(session: Session, cycle: PaymentCycle) -> Generator[pl.DataFrame]:
-    """The entitlements of a cycle with their payee (head), a slice at a time.
+    """A cycle's entitlements with their payees (:func:`open_payees`), a slice at a time.
 
     The database joins each entitlement to its household's head and streams
     the rows in household order, so the slices are written while the rest is
-    still read. The payee's name and phone come as stored (sealed):
-    :func:`open_payees` opens a slice. The session is not to be used until the
-    slices are exhausted or closed (they are read ahead on its connection).
+    still read. Two background threads work ahead of the caller: one reads, one
+    decrypts the payees' names and phones. The session is not to be used until
+    the slices are exhausted or closed.
     """
-    return iter_with_heads(
+    heads = iter_with_heads(
         session.connection(),
         ProgrammeRepository(session).payroll_entitlements(cycle.id),
         "entitlement_id",
@@ -208,6 +209,13 @@ def payroll_slices(session: Session, cycle: PaymentCycle) -> Generator[pl.DataFr
         pain001.SLICE_ROWS,
         {"amount": pl.Float64},
     )
+
+    def opened() -> Generator[pl.DataFrame]:
+        with closing(heads):
+            for part in heads:
+                yield open_payees(part)
+
+    return read_ahead(opened(), 1)
 
 
 def open_payees(frame: pl.DataFrame) -> pl.DataFrame:
@@ -239,9 +247,10 @@ def generate_payroll(
 ) -> PayrollOut:
     """Write the payroll CSV and pain.001 XML of an approved cycle (identical on re-runs).
 
-    Both files are written a slice of entitlements at a time (payees decrypted
-    per slice, the XML validated in the background meanwhile) and renamed into
-    place once complete: a crash or a failure never leaves a partial file.
+    Both files are written a slice of entitlements at a time (the next slices
+    read and decrypted, and the XML validated, in the background meanwhile)
+    and renamed into place once complete: a crash or a failure never leaves a
+    partial file.
 
     Raises:
         ConflictError: The cycle is not approved.
@@ -279,8 +288,7 @@ def generate_payroll(
             partial_csv.open("wb") as csv,
             closing(payroll_slices(session, cycle)) as slices,
         ):
-            for part in slices:
-                payees = open_payees(part)
+            for payees in slices:
                 xml.add(payees)
                 payees.select(
                     "payment_reference",
