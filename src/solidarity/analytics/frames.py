@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
@@ -64,89 +63,8 @@ def iter_raw_frames(
     the caller must not use ``conn`` until the iterator is exhausted or closed.
     Nothing is yielded for an empty result.
     """
-    frames = _arrow_frames(conn, query, batch, schema) or _raw_frames(conn, query, batch, schema)
+    frames = _raw_frames(conn, query, batch, schema)
     return read_ahead(frames, ahead) if ahead else frames
-
-
-def _sqlite_file(conn: Connection) -> str | None:
-    """The file of a SQLite database another connection would read as ``conn`` does.
-
-    None unless the database is a file (an in-memory one has no other reader),
-    ``conn`` has written nothing it has not committed (another connection would
-    not see it), and the ADBC SQLite driver is installed.
-    """
-    if conn.dialect.name != "sqlite":
-        return None
-    path = conn.engine.url.database
-    dbapi = conn.connection.dbapi_connection
-    if not path or path == ":memory:" or path.startswith("file:") or dbapi is None:
-        return None
-    if dbapi.in_transaction or importlib.util.find_spec("adbc_driver_sqlite") is None:
-        return None
-    return path
-
-
-def _arrow_frames(
-    conn: Connection, query: Any, batch: int, schema: dict[str, Any] | None
-) -> Generator[pl.DataFrame] | None:
-    """``query`` read from a SQLite file as Arrow batches, or None to read it from ``conn``.
-
-    Python's sqlite3 builds a Python object per value; ADBC's driver builds
-    Arrow columns in C, outside Python's lock (a payroll's million rows read in
-    a third of the time). Its own connection reads the last committed state (see
-    :func:`_sqlite_file`). The driver types each column from the first batch:
-    values of one table column share a type (SQLite's column affinity), but a
-    column that is empty in the whole first batch cannot be typed, so such a
-    result is read from ``conn`` instead. Columns must be table columns, not
-    computed ones (SQLite gives an expression's values no common type).
-    """
-    path = _sqlite_file(conn)
-    if path is None:
-        return None
-    compiled = query.compile(dialect=conn.dialect)
-    binds = [compiled.binds[name] for name in compiled.positiontup or ()]
-    if any(b.expanding for b in binds):
-        return None
-    values = compiled.construct_params()
-    params = []
-    for name, bind in zip(compiled.positiontup or (), binds, strict=True):
-        process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        params.append(process(values[name]) if process else values[name])
-    from adbc_driver_sqlite import dbapi as adbc
-
-    db = adbc.connect(path)
-    try:
-        cursor = db.cursor()
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch)})
-        cursor.execute("PRAGMA busy_timeout = 30000")
-        cursor.execute(str(compiled), params)
-        reader = cursor.fetch_record_batch()
-        first = next(iter(reader), None)
-    except BaseException:
-        db.close()
-        raise
-    if first is not None and any(c.null_count == len(c) for c in first.columns):
-        db.close()
-        return None
-
-    def frames() -> Generator[pl.DataFrame]:
-        try:  # the cursor owns the stream: kept open until the last batch
-            if first is None:
-                return
-            yield _typed(first, schema)
-            for more in reader:
-                yield _typed(more, schema)
-        finally:
-            cursor.close()
-            db.close()
-
-    return frames()
-
-
-def _typed(batch: Any, schema: dict[str, Any] | None) -> pl.DataFrame:
-    frame = pl.from_arrow(batch)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.cast(schema) if schema else frame  # type: ignore[arg-type]
 
 
 def _raw_frames(
