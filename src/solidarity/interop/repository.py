@@ -43,13 +43,7 @@ from solidarity.interop.models import (
 )
 from solidarity.interop.query import Combined, Condition, IdentifierMatch, Node, QueryRejected
 from solidarity.registry.models import Area, Household, Identifier, ImportRun, Person
-
-
-def _years_before(on: date, years: int) -> date:
-    try:
-        return on.replace(year=on.year - years)
-    except ValueError:  # 29 February
-        return on.replace(year=on.year - years, day=28)
+from solidarity.rules.semantics import years_before
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ class RegistryReader:
 
     def _age(self, birth: Any, op: str, value: Any) -> ColumnElement[bool]:
         def born_by(years: float) -> date:  # age >= years  <=>  birth_date <= today - years
-            return _years_before(self.today, int(years))
+            return years_before(self.today, int(years))
 
         if op == "in":
             return or_(*(self._age(birth, "eq", v) for v in value))

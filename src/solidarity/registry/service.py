@@ -34,6 +34,7 @@ from solidarity.registry.schemas import (
     PersonOut,
     RegistrySearch,
 )
+from solidarity.rules.semantics import years_before
 
 
 def load_areas(
@@ -196,13 +197,6 @@ def age_on(birth_date: date, on: date) -> int:
     return on.year - birth_date.year - int(before_birthday)
 
 
-def _years_before(on: date, years: int) -> date:
-    try:
-        return on.replace(year=on.year - years)
-    except ValueError:  # 29 February in a non-leap year
-        return on.replace(year=on.year - years, day=28)
-
-
 def _reference_date(moment: datetime | None) -> date:
     return (moment or utcnow()).date()
 
@@ -237,9 +231,9 @@ def _criteria(
         )
     on = _reference_date(moment)
     if search.min_age is not None:
-        criteria.born_on_or_before = _years_before(on, search.min_age)
+        criteria.born_on_or_before = years_before(on, search.min_age)
     if search.max_age is not None:
-        criteria.born_after = _years_before(on, search.max_age + 1)
+        criteria.born_after = years_before(on, search.max_age + 1)
     return criteria
 
 

@@ -67,3 +67,18 @@ def years_between(start: date, end: date) -> int:
     if end.month * 100 + end.day < start.month * 100 + start.day:
         years -= 1
     return years
+
+
+def years_before(on: date, years: int) -> date:
+    """The day ``years`` years before ``on``, 29 February going to the 28th.
+
+    The inverse of :func:`years_between`: ``years_between(d, on) >= years`` exactly
+    when ``d <= years_before(on, years)``, so an age bound is a bound on a date.
+
+    Raises:
+        ValueError: The day would be outside years 1 to 9999.
+    """
+    try:
+        return on.replace(year=on.year - years)
+    except ValueError:  # 29 February in a year without one
+        return on.replace(year=on.year - years, day=28)

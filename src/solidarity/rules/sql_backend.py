@@ -58,6 +58,7 @@ from solidarity.rules.nodes import (
     Unary,
     constant_date,
 )
+from solidarity.rules.semantics import years_before
 
 Column = ColumnElement[Any]
 
@@ -231,17 +232,6 @@ def _expanded(node: Node) -> Node:
     return node
 
 
-def _years_before(on: date, years: int) -> date | None:
-    """The day ``years`` years before ``on`` (29 February going to the 28th); None out of range."""
-    year = on.year - years
-    if not 1 <= year <= 9999:
-        return None
-    try:
-        return on.replace(year=year)
-    except ValueError:
-        return date(year, 2, 28)
-
-
 def _year_day(d: Column | date) -> tuple[Column, Column]:
     """Year and ``month * 100 + day``; literals for a date known when compiling."""
     if isinstance(d, date):
@@ -367,8 +357,9 @@ class _Compiler:
             if on is None or n is None or not isinstance(start, FieldRef) or start.extra:
                 return None
             # years >= n exactly when the date is on or before the day n years back.
-            cutoff = _years_before(on, n + 1 if o in (">", "<=") else n)
-            if cutoff is None:
+            try:
+                cutoff = years_before(on, n + 1 if o in (">", "<=") else n)
+            except ValueError:  # beyond the calendar: compare the years themselves
                 return None
             column, day = self.field(start), literal(cutoff, Date())
             return func.coalesce(column <= day if o in (">", ">=") else column > day, false())
