@@ -367,8 +367,13 @@ class _Compiler:
 
     def whole_number(self, node: Node) -> int | None:
         """The value of a literal or parameter that is a whole number, else None."""
-        value = self.param(node) if isinstance(node, ParamRef) else getattr(node, "value", None)
-        if not isinstance(node, Literal | ParamRef) or isinstance(value, bool):
+        if isinstance(node, ParamRef):
+            value = self.param(node)
+        elif isinstance(node, Literal):
+            value = node.value
+        else:
+            return None
+        if isinstance(value, bool):
             return None
         if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
             return int(value)
